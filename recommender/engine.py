@@ -1,0 +1,130 @@
+"""Evaluation: answers in, a Result that carries its whole trace out. Pure and deterministic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .conditions import State
+from .errors import AnswerIssue, AnswersError, did_you_mean
+from .ruleset import RuleSet
+
+CLEAR, CLOSE, TIE = "clear", "close", "tie"
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one questionnaire and everything that led to it (points in MICRO units)."""
+
+    ruleset: RuleSet
+    state: State
+    fired: tuple[int, ...]               # indexes of the rules that fired, in rules-file order
+    totals: tuple[int, ...]              # score per option
+    excluded_by: tuple[tuple[int, ...], ...]  # per option, the rules that ruled it out
+    ranking: tuple[int, ...]             # option indexes, best first; excluded options last
+    winner: int
+    runner_up: int | None
+    margin: int                          # winner's lead over the runner-up
+    closeness: str                       # CLEAR, CLOSE or TIE
+    won_on_tie: bool                     # the winner only won because it is listed first
+
+    @property
+    def answers(self) -> dict[str, str]:
+        """The given answers in questionnaire order."""
+        questions = self.ruleset.questions
+        return {q.id: q.choices[s - 1].id for q, s in zip(questions, self.state) if s}
+
+    @property
+    def unanswered(self) -> tuple[str, ...]:
+        return tuple(q.id for q, s in zip(self.ruleset.questions, self.state) if not s)
+
+    @property
+    def all_excluded(self) -> bool:
+        return all(self.excluded_by)
+
+
+def parse_answers(ruleset: RuleSet, answers: Mapping[str, object]) -> State:
+    """Turn {question: choice} into a state; raise AnswersError naming every unknown question or choice."""
+    state = [0] * len(ruleset.questions)
+    issues = []
+    for question, choice in answers.items():
+        q = ruleset.question_index.get(question) if isinstance(question, str) else None
+        if q is None:
+            hint = did_you_mean(str(question), ruleset.question_index)
+            issues.append(AnswerIssue(str(question), None if choice is None else str(choice),
+                                      f"unknown question '{question}'" + (f"; {hint}" if hint else "")))
+            continue
+        s = ruleset.choice_index[q].get(choice) if isinstance(choice, str) else None
+        if s is None:
+            choices = ruleset.choice_index[q]
+            hint = did_you_mean(str(choice), choices) or f"choose one of: {', '.join(choices)}"
+            issues.append(AnswerIssue(question, None if choice is None else str(choice),
+                                      f"'{question}' has no choice '{choice}'; {hint}"))
+            continue
+        state[q] = s
+    if issues:
+        raise AnswersError(issues)
+    return tuple(state)
+
+
+def evaluate(ruleset: RuleSet, answers: Mapping[str, object]) -> Result:
+    """Evaluate answers ({question id: choice id}; absent questions are unanswered) under the rules."""
+    return evaluate_state(ruleset, parse_answers(ruleset, answers))
+
+
+def fired_rules(ruleset: RuleSet, state: State) -> tuple[int, ...]:
+    """Indexes of the rules whose condition holds for this state."""
+    fired = []
+    for rule in ruleset.rules:
+        key = 0
+        for q, stride in zip(rule.questions, rule.strides):
+            key += state[q] * stride
+        if rule.table[key]:
+            fired.append(rule.index)
+    return tuple(fired)
+
+
+def evaluate_state(ruleset: RuleSet, state: State) -> Result:
+    """Evaluate a state (per question: 0 unanswered, else choice number) under the rules."""
+    n = len(ruleset.options)
+    totals = [0] * n
+    excluded: list[list[int]] = [[] for _ in range(n)]
+    fired = fired_rules(ruleset, state)
+    for index in fired:
+        rule = ruleset.rules[index]
+        for o, points in enumerate(rule.points):
+            totals[o] += points
+        for o in rule.excludes:
+            excluded[o].append(index)
+    is_excluded = [bool(e) for e in excluded]
+    ranking = rank(totals, is_excluded)
+    winner = ranking[0]
+    runner_up = ranking[1] if n > 1 else None
+    margin = totals[winner] - totals[runner_up] if runner_up is not None else 0
+    won_on_tie = False
+    if runner_up is None or is_excluded[runner_up] != is_excluded[winner]:
+        closeness = CLEAR
+    elif margin == 0:
+        closeness, won_on_tie = TIE, True
+    elif margin < ruleset.close_micro:
+        closeness = CLOSE
+    else:
+        closeness = CLEAR
+    return Result(ruleset, state, fired, tuple(totals), tuple(tuple(e) for e in excluded), ranking, winner,
+                  runner_up, margin, closeness, won_on_tie)
+
+
+def rank(totals: list[int] | tuple[int, ...], excluded: list[bool]) -> tuple[int, ...]:
+    """Options best first: eligible before excluded, then by score, then by list order (simpler first)."""
+    return tuple(sorted(range(len(totals)), key=lambda o: (excluded[o], -totals[o], o)))
+
+
+def winner_of(totals: list[int], exclusion_counts: list[int]) -> int:
+    """The top of `rank` without sorting: what what-if needs thousands of times."""
+    best = -1
+    best_key = None
+    for o, total in enumerate(totals):
+        key = (exclusion_counts[o] > 0, -total)
+        if best_key is None or key < best_key:
+            best, best_key = o, key
+    return best

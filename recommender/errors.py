@@ -1,0 +1,84 @@
+"""One error hierarchy for everything that can go wrong with rules and answers."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A 'did you mean' hint naming the closest candidate, or None."""
+    close = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def format_location(path: tuple[str | int, ...]) -> str:
+    """Render a path into the file as `rules[3].when.hosts`."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+@dataclass(frozen=True)
+class RulesIssue:
+    """One problem found in a rules file, with where it is and how to fix it."""
+
+    file: str
+    line: int
+    column: int
+    path: tuple[str | int, ...]
+    message: str
+    hint: str | None = None
+
+    @property
+    def location(self) -> str:
+        return format_location(self.path)
+
+    def __str__(self) -> str:
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{self.file}:{self.line}:{self.column}: {self.location}: {self.message}{hint}"
+
+
+class DockwiseError(Exception):
+    """Base of every error Dockwise raises on purpose."""
+
+
+class RulesError(DockwiseError):
+    """A rules file cannot be used; `issues` lists every reason at once."""
+
+    def __init__(self, issues: list[RulesIssue]):
+        self.issues = list(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+class RulesSyntaxError(RulesError):
+    """The file is not YAML Dockwise accepts (syntax, size, depth, tags, aliases, duplicate keys)."""
+
+
+class RulesValidationError(RulesError):
+    """The YAML is fine but its content breaks the rules model or its cross-references."""
+
+
+@dataclass(frozen=True)
+class AnswerIssue:
+    """One bad question=choice pair in a set of answers."""
+
+    question: str
+    choice: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"question": self.question, "choice": self.choice, "message": self.message}
+
+
+class AnswersError(DockwiseError):
+    """Answers name unknown questions or choices; `issues` names each bad pair."""
+
+    def __init__(self, issues: list[AnswerIssue]):
+        self.issues = list(issues)
+        super().__init__("; ".join(issue.message for issue in self.issues))

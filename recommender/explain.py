@@ -1,0 +1,234 @@
+"""Explanations read from a Result's trace: drivers, what-if, weight sensitivity, and the result document."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .engine import CLOSE, TIE, Result, winner_of
+from .ruleset import MICRO
+
+CLOSENESS_WORDS = {"clear": "a clear choice", "close": "a close call — read on", "tie": "a tie, settled by simplicity"}
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One comparison row and how much it added to the winner's lead over the runner-up."""
+
+    criterion: int
+    lead: int                      # MICRO units; negative when the row pulled towards the runner-up
+    rules: tuple[int, ...]         # fired rules of this row, biggest contribution to the lead first
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """A single changed answer that changes the recommendation."""
+
+    question: int
+    choice: int                    # 1-based choice number
+    winner: int
+    was_unanswered: bool
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """How far one row's weight would have to move (as a factor) for another option to win."""
+
+    criterion: int
+    factor: float
+    winner: int
+
+
+def _lead_of(result: Result, rule_index: int) -> int:
+    points = result.ruleset.rules[rule_index].points
+    runner_up = result.runner_up
+    return points[result.winner] - (points[runner_up] if runner_up is not None else 0)
+
+
+def drivers(result: Result) -> tuple[list[Driver], list[Driver]]:
+    """Rows that drove the choice (biggest lead first) and rows that pulled the other way (strongest first)."""
+    by_row: dict[int, list[int]] = {}
+    for index in result.fired:
+        by_row.setdefault(result.ruleset.rules[index].criterion, []).append(index)
+    rows = []
+    for criterion, rule_indexes in by_row.items():
+        leads = {r: _lead_of(result, r) for r in rule_indexes}
+        ordered = tuple(sorted(rule_indexes, key=lambda r: -leads[r]))
+        rows.append(Driver(criterion, sum(leads.values()), ordered))
+    pro = sorted((d for d in rows if d.lead > 0), key=lambda d: (-d.lead, d.criterion))
+    con = sorted((d for d in rows if d.lead < 0), key=lambda d: (d.lead, d.criterion))
+    return pro, [Driver(d.criterion, d.lead, tuple(reversed(d.rules))) for d in con]
+
+
+def what_if(result: Result) -> list[WhatIf]:
+    """Every single-answer change (including answering an unanswered question) that changes the winner."""
+    rules = result.ruleset.rules
+    state = result.state
+    fired = bytearray(len(rules))
+    for index in result.fired:
+        fired[index] = 1
+    keys = [sum(state[q] * stride for q, stride in zip(rule.questions, rule.strides)) for rule in rules]
+    base_counts = [len(e) for e in result.excluded_by]
+    found = []
+    for q, question in enumerate(result.ruleset.questions):
+        current = state[q]
+        readers = result.ruleset.readers[q]
+        for choice in range(1, len(question.choices) + 1):
+            if choice == current:
+                continue
+            totals = list(result.totals)
+            counts = list(base_counts)
+            shift = choice - current
+            for r, stride in readers:
+                now = rules[r].table[keys[r] + shift * stride]
+                if now != fired[r]:
+                    sign = 1 if now else -1
+                    for o, points in enumerate(rules[r].points):
+                        totals[o] += sign * points
+                    for o in rules[r].excludes:
+                        counts[o] += sign
+            winner = winner_of(totals, counts)
+            if winner != result.winner:
+                found.append(WhatIf(q, choice, winner, current == 0))
+    return found
+
+
+def _winner_at(factor: Fraction, base: list[int], row: list[int], eligible: list[int]) -> int:
+    best, best_score = eligible[0], base[eligible[0]] + factor * row[eligible[0]]
+    for o in eligible[1:]:
+        score = base[o] + factor * row[o]
+        if score > best_score:
+            best, best_score = o, score
+    return best
+
+
+def _first_flip(candidates: list[Fraction], limit: Fraction, winner: int, base, row, eligible):
+    """Walk crossing points away from 1 towards `limit`; return (factor, new winner) at the first change."""
+    for position, point in enumerate(candidates):
+        at = _winner_at(point, base, row, eligible)
+        if at != winner:
+            return point, at
+        beyond = candidates[position + 1] if position + 1 < len(candidates) else limit
+        probe = (point + beyond) / 2
+        after = _winner_at(probe, base, row, eligible)
+        if after != winner:
+            return point, after
+    return None
+
+
+def sensitivity(result: Result) -> list[Sensitivity]:
+    """For each row, the weight factor closest to 1 at which another option would win (rows with none omitted)."""
+    rules = result.ruleset.rules
+    n = len(result.totals)
+    eligible = [o for o in range(n) if not result.excluded_by[o]]
+    if result.winner not in eligible or len(eligible) < 2:
+        return []
+    row_points: dict[int, list[int]] = {}
+    for index in result.fired:
+        points = row_points.setdefault(rules[index].criterion, [0] * n)
+        for o, p in enumerate(rules[index].points):
+            points[o] += p
+    found = []
+    w = result.winner
+    for criterion in sorted(row_points):
+        row = row_points[criterion]
+        base = [result.totals[o] - row[o] for o in range(n)]
+        crossings = set()
+        for o in eligible:
+            slope = row[w] - row[o]
+            if o != w and slope:
+                point = Fraction(base[o] - base[w], slope)
+                if point >= 0 and point != 1:
+                    crossings.add(point)
+        up = sorted(p for p in crossings if p > 1)
+        down = sorted((p for p in crossings if p < 1), reverse=True)
+        flips = [f for f in (_first_flip(up, up[-1] + 1 if up else Fraction(2), w, base, row, eligible),
+                             _first_flip(down, Fraction(0), w, base, row, eligible)) if f]
+        if not flips:
+            continue
+        factor, winner = min(flips, key=lambda f: abs(math.log(f[0])) if f[0] > 0 else math.inf)
+        found.append(Sensitivity(criterion, float(factor), winner))
+    return found
+
+
+def _points(value: int) -> float:
+    return value / MICRO
+
+
+def headline(result: Result) -> str:
+    """One plain sentence: the recommendation and how close it was."""
+    label = result.ruleset.options[result.winner].label
+    return f"{label} — {CLOSENESS_WORDS[result.closeness]}"
+
+
+def notes(result: Result) -> list[str]:
+    """Plain remarks about how the result came about that a reader should not miss."""
+    options = result.ruleset.options
+    said = []
+    if result.all_excluded:
+        said.append("Every option was ruled out by some answer; the highest score is shown anyway.")
+    if result.won_on_tie and result.runner_up is not None:
+        said.append(f"{options[result.winner].label} and {options[result.runner_up].label} scored the same; "
+                    "ties go to the simpler option.")
+    if not any(result.state):
+        said.append("No question was answered, so nothing favours any option yet.")
+    return said
+
+
+def result_document(result: Result) -> dict:
+    """The one JSON-ready document every view (CLI, API, page, decision record) is rendered from."""
+    rs = result.ruleset
+    options, criteria, questions = rs.options, rs.criteria, rs.questions
+    fired = []
+    scores = [0.0] * len(options)
+    for index in result.fired:
+        rule = rs.rules[index]
+        points = {o.id: _points(p) for o, p in zip(options, rule.points)}
+        for o, option in enumerate(options):
+            scores[o] += points[option.id]  # summed in trace order so the shown scores equal the shown points
+        fired.append({"rule": rule.rule.id, "criterion": criteria[rule.criterion].id, "because": rule.rule.because,
+                      "points": points, "excludes": [options[o].id for o in rule.excludes]})
+    pro, con = drivers(result)
+
+    def row(driver: Driver) -> dict:
+        criterion = criteria[driver.criterion]
+        return {"criterion": criterion.id, "label": criterion.label, "lead": _points(driver.lead),
+                "reasons": [rs.rules[r].rule.because for r in driver.rules], "texts": dict(criterion.texts)}
+
+    changes = what_if(result)
+    winner_position = result.winner
+    return {
+        "recommendation": options[result.winner].id,
+        "label": options[result.winner].label,
+        "closeness": result.closeness,
+        "headline": headline(result),
+        "why": rs.rules[pro[0].rules[0]].rule.because if pro else None,
+        "margin": _points(result.margin),
+        "runner_up": options[result.runner_up].id if result.runner_up is not None else None,
+        "tie_break": result.won_on_tie,
+        "notes": notes(result),
+        "ranking": [{"option": options[o].id, "label": options[o].label, "score": scores[o],
+                     "excluded": " ".join(rs.rules[r].rule.because for r in result.excluded_by[o]) or None}
+                    for o in result.ranking],
+        "drivers": [row(d) for d in pro],
+        "against": [row(d) for d in con],
+        "fired_rules": fired,
+        "excluded": [{"option": options[o].id, "rule": rs.rules[r].rule.id, "reason": rs.rules[r].rule.because}
+                     for o in range(len(options)) for r in result.excluded_by[o]],
+        "what_if": [{"question": questions[c.question].id, "choice": questions[c.question].choices[c.choice - 1].id,
+                     "recommendation": options[c.winner].id,
+                     "direction": "heavier" if c.winner > winner_position else "lighter",
+                     "was_unanswered": c.was_unanswered} for c in changes],
+        "sensitivity": [{"criterion": criteria[s.criterion].id, "factor": round(s.factor, 4),
+                         "recommendation": options[s.winner].id} for s in sensitivity(result)],
+        "unanswered": list(result.unanswered),
+        "unanswered_could_change": sorted({questions[c.question].id for c in changes if c.was_unanswered},
+                                          key=lambda qid: rs.question_index[qid]),
+        "answers": result.answers,
+        "rules_fingerprint": rs.fingerprint,
+    }
+
+
+__all__ = ["CLOSE", "TIE", "Driver", "Sensitivity", "WhatIf", "drivers", "headline", "notes", "result_document",
+           "sensitivity", "what_if"]

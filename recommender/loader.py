@@ -1,0 +1,239 @@
+"""Load a rules file: safe YAML, pydantic validation, cross-reference checks, fingerprint, compilation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .conditions import MAX_TABLE, ConditionParser, truth_table
+from .errors import RulesIssue, RulesSyntaxError, RulesValidationError, did_you_mean
+from .model import ALL_FIELD_NAMES, SECTIONS, Closeness, RulesFile
+from .ruleset import RuleSet, compile_ruleset
+from .source import Source, parse_source, read_source
+
+REQUIRED_SECTIONS = ("options", "criteria", "questions", "rules")
+
+
+class _Header(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    version: int = Field()
+    closeness: Closeness
+
+
+def load_rules(path: str | Path, display_name: str | None = None) -> RuleSet:
+    """Read, validate and compile a rules file; raise a RulesError listing every problem at once."""
+    return validate_source(read_source(path, display_name))
+
+
+def load_rules_text(text: str | bytes, name: str = "rules.yaml") -> RuleSet:
+    """Like load_rules, for text already in memory (tests, `git show` output)."""
+    return validate_source(parse_source(text, name))
+
+
+def fingerprint(model: RulesFile) -> str:
+    """A short stable hash of everything that can change a result or its explanation (not scenarios)."""
+    data = model.model_dump(mode="json", exclude={"scenarios"})
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+
+def validate_source(source: Source) -> RuleSet:
+    """Turn parsed values into a RuleSet, or raise with every syntax and validation issue found."""
+    checker = _Checker(source)
+    ruleset = checker.run()
+    issues = sorted(source.issues + checker.issues, key=lambda issue: (issue.line, issue.column))
+    if source.issues:
+        raise RulesSyntaxError(issues)
+    if issues:
+        raise RulesValidationError(issues)
+    assert ruleset is not None
+    return ruleset
+
+
+def _pydantic_issue(source: Source, prefix: tuple, error: dict) -> RulesIssue:
+    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
+    path = prefix + loc
+    kind = error["type"]
+    value = error.get("input")
+    hint = None
+    if kind == "missing":
+        return source.issue(path, f"missing field '{loc[-1]}'", "add it")
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        return source.issue(path, f"unknown field '{name}'",
+                            did_you_mean(name, ALL_FIELD_NAMES) or "remove it", key=True)
+    message = error["msg"]
+    if kind == "string_type" and isinstance(value, (bool, int, float)):
+        hint = f"quote it: '{str(value).lower() if isinstance(value, bool) else value}'"
+    elif kind == "string_pattern_mismatch":
+        message = f"'{value}' is not a valid id"
+        hint = "use lowercase letters, digits, '-' and '_', starting with a letter"
+    elif kind == "literal_error" and loc == ("version",):
+        hint = "this Dockwise reads version 1"
+    return source.issue(path, message[0].lower() + message[1:], hint)
+
+
+class _Checker:
+    """Collects every issue in one pass: structure first, then cross-references between sections."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.issues: list[RulesIssue] = []
+
+    def report(self, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
+        self.issues.append(self.source.issue(path, message, hint, key=key))
+
+    def run(self) -> RuleSet | None:
+        values = self.source.values
+        if not isinstance(values, dict):
+            self.report((), "the file must be a mapping with options, criteria, questions and rules",
+                        "start from the shipped rules.yaml")
+            return None
+        header = self._header(values)
+        items = {name: self._section(values, name, model) for name, model in SECTIONS.items()}
+        options, criteria, questions, rules, scenarios = (items[name] for name in SECTIONS)
+        option_ids = self._unique("options", options, "option")
+        criterion_ids = self._unique("criteria", criteria, "criterion")
+        question_ids = self._unique("questions", questions, "question")
+        self._unique("rules", rules, "rule")
+        for index, question in enumerate(questions):
+            if question is None:
+                continue
+            if question.id in ("any", "all", "not"):
+                self.report(("questions", index, "id"), f"'{question.id}' is reserved for conditions",
+                            "choose another question id")
+            seen: dict[str, int] = {}
+            for c, choice in enumerate(question.choices):
+                if choice.id in seen:
+                    self.report(("questions", index, "choices", c, "id"),
+                                f"duplicate choice id '{choice.id}' (first at choices[{seen[choice.id]}])",
+                                "choice ids must be unique within a question")
+                seen.setdefault(choice.id, c)
+        for index, criterion in enumerate(criteria):
+            for option in criterion.texts if criterion else ():
+                self._known(("criteria", index, "texts", option), option, option_ids, "option", key=True)
+        valid_questions = [q for q in questions if q is not None]
+        parser = ConditionParser([q.id for q in valid_questions], [[c.id for c in q.choices] for q in valid_questions],
+                                 self.report)
+        sizes = [len(q.choices) for q in valid_questions]
+        conditions, tables = [], []
+        read_questions: set[int] = set()
+        for index, rule in enumerate(rules):
+            if rule is None:
+                continue
+            path = ("rules", index)
+            self._known(path + ("criterion",), rule.criterion, criterion_ids, "criterion")
+            for option in rule.scores:
+                self._known(path + ("scores", option), option, option_ids, "option", key=True)
+            for e, option in enumerate(rule.exclude):
+                self._known(path + ("exclude", e), option, option_ids, "option")
+            if not any(rule.scores.values()) and not rule.exclude:
+                self.report(path, f"rule '{rule.id}' neither scores nor excludes anything",
+                            "give it `scores` or `exclude`")
+            condition = parser.parse(rule.when, path + ("when",))
+            if condition is None:
+                continue
+            table = truth_table(condition, sizes)
+            if table is None:
+                self.report(path + ("when",), f"the condition reads too many questions (over {MAX_TABLE} combinations)",
+                            "split the rule into smaller ones")
+                continue
+            if not any(table[2]):
+                self.report(path + ("when",), f"the condition of rule '{rule.id}' can never hold",
+                            "a question has one answer at a time: check `all`/`not` and the choices listed")
+            read_questions.update(table[0])
+            conditions.append(condition)
+            tables.append(table)
+        for index, scenario in enumerate(scenarios):
+            if scenario is None:
+                continue
+            path = ("scenarios", index)
+            for question, choice in scenario.answers.items():
+                if self._known(path + ("answers", question), question, question_ids, "question", key=True):
+                    q = valid_questions[[x.id for x in valid_questions].index(question)]
+                    self._known(path + ("answers", question), choice, [c.id for c in q.choices],
+                                f"choice of '{question}'")
+            for e, option in enumerate(scenario.expect):
+                self._known(path + ("expect", e) if len(scenario.expect) > 1 else path + ("expect",),
+                            option, option_ids, "option")
+        if self.issues or header is None:
+            return None
+        model = RulesFile.model_validate({
+            "version": header.version, "closeness": header.closeness, "options": options, "criteria": criteria,
+            "questions": questions, "rules": rules, "scenarios": scenarios,
+        })
+        warnings = self._warnings(model, read_questions)
+        return compile_ruleset(self.source.file, model, fingerprint(model), conditions, tables, warnings)
+
+    def _header(self, values: dict) -> _Header | None:
+        for key in values:
+            if key not in ("version", "closeness", *SECTIONS):
+                self.report((key,), f"unknown top-level field '{key}'",
+                            did_you_mean(key, ["version", "closeness", *SECTIONS]) or "remove it", key=True)
+        try:
+            header = _Header.model_validate(values)
+        except ValidationError as error:
+            self.issues.extend(_pydantic_issue(self.source, (), e) for e in error.errors())
+            return None
+        if header.version != 1:
+            self.report(("version",), f"unsupported version {header.version}", "this Dockwise reads version 1")
+            return None
+        return header
+
+    def _section(self, values: dict, name: str, model: type[BaseModel]) -> list:
+        raw = values.get(name)
+        if raw is None:
+            if name in REQUIRED_SECTIONS:
+                self.report((name,) if name in values else (), f"missing section '{name}'", "add it as a list")
+            return []
+        if not isinstance(raw, list):
+            self.report((name,), f"'{name}' must be a list", "write each entry on a `- ` line")
+            return []
+        if not raw and name in REQUIRED_SECTIONS:
+            self.report((name,), f"'{name}' is empty", "add at least one entry")
+        items = []
+        for index, item in enumerate(raw):
+            try:
+                items.append(model.model_validate(item))
+            except ValidationError as error:
+                self.issues.extend(_pydantic_issue(self.source, (name, index), e) for e in error.errors())
+                items.append(None)
+        return items
+
+    def _unique(self, section: str, items: list, what: str) -> list[str]:
+        first: dict[str, int] = {}
+        for index, item in enumerate(items):
+            if item is None:
+                continue
+            if item.id in first:
+                line = self.source.position((section, first[item.id]))[0]
+                self.report((section, index, "id"), f"duplicate {what} id '{item.id}' (first defined on line {line})",
+                            f"{what} ids must be unique")
+            else:
+                first[item.id] = index
+        return list(first)
+
+    def _known(self, path: tuple, value: str, known: list[str], what: str, key: bool = False) -> bool:
+        if value in known:
+            return True
+        hint = did_you_mean(value, known) or (f"known: {', '.join(known)}" if known else None)
+        self.report(path, f"unknown {what} '{value}'", hint, key=key)
+        return False
+
+    def _warnings(self, model: RulesFile, read_questions: set[int]) -> list[str]:
+        used = {rule.criterion for rule in model.rules}
+        warnings = [self.source.issue(("questions", i, "id"), f"question '{q.id}' is read by no rule",
+                                      "its answer never changes a result")
+                    for i, q in enumerate(model.questions) if i not in read_questions]
+        for i, c in enumerate(model.criteria):
+            if c.weight == 0:
+                warnings.append(self.source.issue(("criteria", i, "weight"), f"criterion '{c.id}' has weight 0",
+                                                  "its rules change nothing"))
+            if c.id not in used:
+                warnings.append(self.source.issue(("criteria", i, "id"), f"criterion '{c.id}' has no rules",
+                                                  "it can never drive a result"))
+        return [f"{w.file}:{w.line}:{w.column}: warning: {w.location}: {w.message} ({w.hint})"
+                for w in sorted(warnings, key=lambda w: (w.line, w.column))]

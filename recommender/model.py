@@ -1,0 +1,144 @@
+"""The rules file's schema as immutable pydantic models; the JSON Schema is generated from these."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
+Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
+
+
+def _one_or_many(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+OneOrManyIds = Annotated[
+    tuple[Id, ...],
+    BeforeValidator(_one_or_many),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": ID_PATTERN},
+                              {"type": "array", "items": {"type": "string", "pattern": ID_PATTERN}, "minItems": 1}]}),
+]
+
+CONDITION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "minProperties": 1,
+    "description": "Holds when every entry holds. `question: choice` or `question: [choices]` holds when the question "
+                   "was answered with (one of) those choices; `any: [...]`, `all: [...]` and `not: {...}` combine "
+                   "conditions. `not` holds only when every question it mentions is answered: an unanswered question "
+                   "fires nothing.",
+    "properties": {
+        "any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Condition"},
+                "description": "Holds when at least one of these conditions holds."},
+        "all": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Condition"},
+                "description": "Holds when every one of these conditions holds."},
+        "not": {"$ref": "#/$defs/Condition",
+                "description": "Holds when every question it mentions is answered and the condition does not hold."},
+    },
+    "additionalProperties": {
+        "description": "A question id mapped to one choice id or a list of them.",
+        "anyOf": [{"type": "string", "pattern": ID_PATTERN},
+                  {"type": "array", "items": {"type": "string", "pattern": ID_PATTERN}, "minItems": 1}],
+    },
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Option(_Frozen):
+    """One thing Dockwise can recommend."""
+
+    id: Id = Field(description="Stable id used in links, the API and rules (never rename casually).")
+    label: str = Field(min_length=1, max_length=80, description="Name shown to people, e.g. 'Kubernetes'.")
+    summary: str = Field(min_length=1, description="One paragraph on what choosing this option means for a team.")
+
+
+class Criterion(_Frozen):
+    """One row of the comparison table; rules belong to a row and its weight scales their points."""
+
+    id: Id = Field(description="Stable id of the row, used by rules.")
+    label: str = Field(min_length=1, max_length=80, description="The row name exactly as in the comparison table.")
+    weight: float = Field(default=1.0, ge=0, le=100,
+                          description="Multiplies every point the row's rules give (0 switches the row off).")
+    texts: dict[Id, str] = Field(default_factory=dict,
+                                 description="What each option offers on this row, keyed by option id.")
+
+
+class Choice(_Frozen):
+    """One answer to a question."""
+
+    id: Id = Field(description="Stable id used in share links and the API (never rename casually).")
+    label: str = Field(min_length=1, max_length=120, description="The answer as people read it.")
+
+
+class Question(_Frozen):
+    """One question of the questionnaire; leaving it unanswered ('Not sure') is always allowed."""
+
+    id: Id = Field(description="Stable id used in share links and the API (never rename casually).")
+    text: str = Field(min_length=1, max_length=200, description="The question in plain words.")
+    help: str = Field(default="", description="One sentence of help shown under the question.")
+    choices: tuple[Choice, ...] = Field(min_length=2, max_length=12,
+                                        description="The possible answers, in the order shown.")
+
+
+class Rule(_Frozen):
+    """When the condition holds, the rule adds points per option (times its row's weight) and may rule options out."""
+
+    id: Id = Field(description="Stable id of the rule, shown in traces.")
+    criterion: Id = Field(description="Id of the comparison row this rule belongs to.")
+    when: Annotated[dict[str, Any], WithJsonSchema({"type": "object", "x-dockwise": "condition"})] = Field(
+        description="The condition on answers under which the rule fires.")
+    scores: dict[Id, float] = Field(default_factory=dict,
+                                    description="Points per option id when the rule fires; unnamed options get 0.")
+    exclude: tuple[Id, ...] = Field(default=(), description="Option ids this rule rules out; `because` is the reason.")
+    because: str = Field(min_length=1, max_length=300, description="One sentence a user reads: why this rule applies.")
+
+
+class Scenario(_Frozen):
+    """A golden case: these answers must lead to the expected option."""
+
+    name: str = Field(min_length=1, description="What the case describes.")
+    answers: dict[Id, Id] = Field(description="Question id → choice id; unnamed questions stay unanswered.")
+    expect: OneOrManyIds = Field(description="The expected option id, or a list of acceptable ones.")
+    source: str = Field(min_length=1, description="A public reference or the reasoning behind the expectation.")
+
+
+class Closeness(_Frozen):
+    """How the winner's lead over the runner-up is put into words."""
+
+    close: float = Field(ge=0, description="A lead (in points) below this is 'a close call'; a lead of 0 is a tie.")
+
+
+class RulesFile(_Frozen):
+    """Dockwise's knowledge base: options, comparison rows, questions, rules and golden scenarios."""
+
+    version: Literal[1] = Field(description="Format version of this file.")
+    closeness: Closeness = Field(description="Thresholds for calling a result clear or close.")
+    options: tuple[Option, ...] = Field(min_length=1, description="What can be recommended, simplest first: "
+                                                                  "ties go to the earlier option.")
+    criteria: tuple[Criterion, ...] = Field(min_length=1, description="The comparison table's rows, in order.")
+    questions: tuple[Question, ...] = Field(min_length=1, description="The questionnaire, in order.")
+    rules: tuple[Rule, ...] = Field(min_length=1, description="The scoring rules.")
+    scenarios: tuple[Scenario, ...] = Field(default=(), description="Golden cases run by `flask rules test`.")
+
+
+# Sections validated one item at a time, so that one bad rule does not hide the others' problems.
+SECTIONS: dict[str, type[_Frozen]] = {
+    "options": Option, "criteria": Criterion, "questions": Question, "rules": Rule, "scenarios": Scenario,
+}
+ALL_FIELD_NAMES = sorted({name for model in (RulesFile, *SECTIONS.values(), Choice, Closeness)
+                          for name in model.model_fields})
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of rules.yaml, for editors (yaml-language-server) and `flask rules schema`."""
+    schema = RulesFile.model_json_schema()
+    schema["$defs"]["Condition"] = CONDITION_SCHEMA
+    when = schema["$defs"]["Rule"]["properties"]["when"]
+    schema["$defs"]["Rule"]["properties"]["when"] = {"$ref": "#/$defs/Condition", "description": when["description"]}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Dockwise rules"
+    return schema

@@ -1,0 +1,101 @@
+"""The validated, compiled, immutable rules that evaluation runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .conditions import Condition
+from .model import Criterion, Option, Question, Rule, RulesFile, Scenario
+
+MICRO = 1_000_000  # points are counted in integer millionths: exact sums, exact ties, in any order
+
+
+def to_micro(points: float) -> int:
+    return round(points * MICRO)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to evaluate: its condition as a lookup table and its points as counted."""
+
+    index: int
+    rule: Rule
+    criterion: int
+    condition: Condition
+    questions: tuple[int, ...]
+    strides: tuple[int, ...]
+    table: bytes
+    points: tuple[int, ...]  # per option, in MICRO units, criterion weight applied
+    excludes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Everything evaluation needs, built once per version of the rules file."""
+
+    file: str
+    model: RulesFile
+    fingerprint: str
+    rules: tuple[CompiledRule, ...]
+    warnings: tuple[str, ...] = ()
+    option_index: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    question_index: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    choice_index: tuple[MappingProxyType, ...] = ()
+    criterion_index: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    # For each question, (rule index, stride) of the rules that read it: what a what-if must re-check.
+    readers: tuple[tuple[tuple[int, int], ...], ...] = ()
+    close_micro: int = 0
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        return self.model.options
+
+    @property
+    def criteria(self) -> tuple[Criterion, ...]:
+        return self.model.criteria
+
+    @property
+    def questions(self) -> tuple[Question, ...]:
+        return self.model.questions
+
+    @property
+    def scenarios(self) -> tuple[Scenario, ...]:
+        return self.model.scenarios
+
+    def criteria_read_by(self, question_id: str) -> tuple[Criterion, ...]:
+        """The comparison rows whose rules read this question, in table order."""
+        q = self.question_index[question_id]
+        rows = {self.rules[r].criterion for r, _ in self.readers[q]}
+        return tuple(c for i, c in enumerate(self.criteria) if i in rows)
+
+
+def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: list[Condition],
+                    tables: list[tuple[tuple[int, ...], tuple[int, ...], bytes]],
+                    warnings: list[str]) -> RuleSet:
+    """Build the RuleSet from a validated model and its parsed conditions and truth tables."""
+    option_index = {o.id: i for i, o in enumerate(model.options)}
+    criterion_index = {c.id: i for i, c in enumerate(model.criteria)}
+    compiled = []
+    readers: list[list[tuple[int, int]]] = [[] for _ in model.questions]
+    for index, (rule, condition, (questions, strides, table)) in enumerate(zip(model.rules, conditions, tables)):
+        criterion = criterion_index[rule.criterion]
+        weight = model.criteria[criterion].weight
+        points = tuple(to_micro(rule.scores.get(o.id, 0.0) * weight) for o in model.options)
+        excludes = tuple(sorted(option_index[o] for o in set(rule.exclude)))
+        compiled.append(CompiledRule(index, rule, criterion, condition, questions, strides, table, points, excludes))
+        for q, stride in zip(questions, strides):
+            readers[q].append((index, stride))
+    return RuleSet(
+        file=file,
+        model=model,
+        fingerprint=fingerprint,
+        rules=tuple(compiled),
+        warnings=tuple(warnings),
+        option_index=MappingProxyType(option_index),
+        question_index=MappingProxyType({q.id: i for i, q in enumerate(model.questions)}),
+        choice_index=tuple(MappingProxyType({c.id: i + 1 for i, c in enumerate(q.choices)}) for q in model.questions),
+        criterion_index=MappingProxyType(criterion_index),
+        readers=tuple(tuple(r) for r in readers),
+        close_micro=to_micro(model.closeness.close),
+    )

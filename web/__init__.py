@@ -1,0 +1,1 @@
+"""Dockwise's web layer: Flask adapters around the pure `recommender` core."""
