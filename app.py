@@ -3,20 +3,90 @@
 from __future__ import annotations
 
 import os
+import sys
 
+import click
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from web import api, views
 from web.cli import recommend_command, rules_cli
+from web.errors import init_errors
+from web.rules_holder import RulesHolder
+from web.secret import load_or_create_secret_key
+from web.security import init_security
+
+DEFAULTS = {
+    "RULES_PATH": None,                 # default: rules.yaml beside this file
+    "RULES_CHECK_INTERVAL": 1.0,        # seconds between checks of the rules file for changes
+    "MAX_CONTENT_LENGTH": 16 * 1024,    # request bodies over 16 KiB get 413
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": 24 * 3600,   # a questionnaire left open for a working day still submits
+    "PROXY_FIX": 0,                     # behind a TLS proxy: how many proxies set X-Forwarded-* (e.g. 1)
+}
+
+csrf = CSRFProtect()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app: defaults, then instance/config.py, then DOCKWISE_* variables, then `test_config`."""
-    app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(RULES_PATH=os.path.join(app.root_path, "rules.yaml"))
+    """Build the app: defaults, then instance/config.py, then DOCKWISE_* variables, then `test_config`.
+
+    Broken rules do not stop the app being built (the `flask rules` commands need it then); serving does stop:
+    see `app` below and `flask run`.
+    """
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=(test_config or {}).get("INSTANCE_PATH"))
+    app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("DOCKWISE")
     if test_config:
         app.config.from_mapping(test_config)
+    app.config["RULES_PATH"] = app.config["RULES_PATH"] or os.path.join(app.root_path, "rules.yaml")
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_or_create_secret_key(app.instance_path)
+    if app.config["PROXY_FIX"]:
+        hops = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+    holder = RulesHolder(app.config["RULES_PATH"], os.path.basename(app.config["RULES_PATH"]),
+                         float(app.config["RULES_CHECK_INTERVAL"]))
+    holder.refresh()
+    app.extensions["dockwise"] = holder
+
+    csrf.init_app(app)
+    csrf.exempt(api.bp)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    init_security(app)
+    init_errors(app)
     app.cli.add_command(rules_cli)
     app.cli.add_command(recommend_command)
+
+    context = click.get_current_context(silent=True)
+    if context is not None and context.info_name == "run":
+        require_rules(app)
     return app
+
+
+def require_rules(app: Flask) -> None:
+    """Stop serving before it starts when the rules are broken, printing every PATH:LINE:COL error."""
+    holder = app.extensions["dockwise"]
+    if holder.rules is None:
+        for issue in holder.error.issues if holder.error else ():
+            print(issue, file=sys.stderr)
+        print(f"Dockwise cannot start: fix {holder.display_name} (`flask rules check` lists the errors).",
+              file=sys.stderr)
+        raise SystemExit(1)
+
+
+def __getattr__(name: str) -> Flask:
+    # `gunicorn app:app` gets a strictly checked app; Flask's CLI (which sets FLASK_RUN_FROM_CLI) falls back to
+    # create_app, so `flask rules check` still works on a broken file.
+    if name == "app" and os.environ.get("FLASK_RUN_FROM_CLI") != "true":
+        application = create_app()
+        require_rules(application)
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

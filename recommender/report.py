@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .ruleset import MICRO, RuleSet
 from .scenarios import ScenarioOutcome
+from .wording import change_phrase, sensitivity_phrase
 
 
 def _num(value: float) -> str:
@@ -42,8 +43,6 @@ def scenario_lines(outcomes: list[ScenarioOutcome]) -> list[str]:
 def recommendation_text(document: dict, ruleset: RuleSet) -> str:
     """The result document as readable text: answer, scores, drivers, exclusions, what-if, sensitivity."""
     labels = {o.id: o.label for o in ruleset.options}
-    questions = {q.id: q for q in ruleset.questions}
-    criteria = {c.id: c.label for c in ruleset.criteria}
     out = [f"Recommendation: {document['headline']}"]
     if document["why"]:
         out.append(f"Why: {document['why']}")
@@ -62,16 +61,11 @@ def recommendation_text(document: dict, ruleset: RuleSet) -> str:
     if document["what_if"]:
         out += ["", "What would change it:"]
         for change in document["what_if"]:
-            question = questions[change["question"]]
-            choice = next(c.label for c in question.choices if c.id == change["choice"])
             lead = "Revisit this when" if change["direction"] == "heavier" else "You could simplify if"
-            out.append(f"  {lead} {question.id} = {change['choice']} ({choice}) → {labels[change['recommendation']]}")
+            out.append(f"  {lead} {change_phrase(ruleset, change)} → {labels[change['recommendation']]}")
     if document["sensitivity"]:
         out += ["", "How robust it is (weight changes that would flip it):"]
-        for entry in document["sensitivity"]:
-            factor = entry["factor"]
-            how = "did not count at all" if factor == 0 else f"counted {factor:.2g}× as much"
-            out.append(f"  {labels[entry['recommendation']]} would win if {criteria[entry['criterion']]} {how}")
+        out += [f"  {sensitivity_phrase(ruleset, entry)}" for entry in document["sensitivity"]]
     if document["unanswered"]:
         out += ["", f"Not answered: {', '.join(document['unanswered'])}"]
         if document["unanswered_could_change"]:

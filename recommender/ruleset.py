@@ -30,7 +30,7 @@ class CompiledRule:
     excludes: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: a RuleSet is one loaded version, hashable for caches
 class RuleSet:
     """Everything evaluation needs, built once per version of the rules file."""
 

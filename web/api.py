@@ -1,0 +1,67 @@
+"""The JSON API: questions, and recommendations by POST body or by the share link's query. Never HTML."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from recommender import AnswersError, evaluate, result_document
+from recommender.errors import AnswerIssue
+
+from .views import InvalidLinkError, current_rules, read_link, share_url
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def errors_response(issues: list[AnswerIssue] | list[dict], status: int = 400):
+    payload = [issue.as_dict() if isinstance(issue, AnswerIssue) else issue for issue in issues]
+    return jsonify({"errors": payload}), status
+
+
+@bp.get("/questions")
+def questions():
+    ruleset = current_rules()
+    return jsonify({
+        "rules_fingerprint": ruleset.fingerprint,
+        "questions": [{
+            "id": q.id, "text": q.text, "help": q.help,
+            "choices": [{"id": c.id, "label": c.label} for c in q.choices],
+            "informs": [c.id for c in ruleset.criteria_read_by(q.id)],
+        } for q in ruleset.questions],
+        "options": [{"id": o.id, "label": o.label} for o in ruleset.options],
+    })
+
+
+def _recommendation(ruleset, answers: dict[str, str]):
+    document = result_document(evaluate(ruleset, answers))
+    document["share_url"] = share_url(ruleset, answers)
+    return jsonify(document)
+
+
+@bp.get("/recommendations")
+def recommendation_from_query():
+    try:
+        ruleset, link = read_link()
+    except InvalidLinkError as error:
+        if error.link.issues:
+            return errors_response(list(error.link.issues))
+        return errors_response([{"question": None, "choice": None, "message": m} for m in error.messages])
+    return _recommendation(ruleset, link.answers)
+
+
+@bp.post("/recommendations")
+def recommendation_from_body():
+    if not request.is_json:
+        return errors_response([{"question": None, "choice": None,
+                                 "message": "send a JSON body with Content-Type: application/json"}], 415)
+    body = request.get_json(silent=True)
+    if body is None:
+        return errors_response([{"question": None, "choice": None, "message": "the body is not valid JSON"}])
+    answers = body.get("answers") if isinstance(body, dict) else None
+    if not isinstance(answers, dict):
+        return errors_response([{"question": None, "choice": None,
+                                 "message": 'expected {"answers": {"question": "choice", ...}}'}])
+    ruleset = current_rules()
+    try:
+        return _recommendation(ruleset, {q: c for q, c in answers.items() if c is not None and c != ""})
+    except AnswersError as error:
+        return errors_response(error.issues)

@@ -1,0 +1,79 @@
+"""Error pages in the site's layout, JSON under /api/, and a friendly CSRF failure that keeps the answers."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .forms import questionnaire_form_class
+from .rules_holder import RulesUnavailableError
+from .views import current_rules, render_questionnaire
+
+log = logging.getLogger("dockwise.web")
+
+EXPLANATIONS = {
+    400: "The request could not be understood.",
+    404: "There is no page at this address.",
+    405: "This address does not accept that kind of request.",
+    413: "The request is larger than Dockwise accepts (16 KiB).",
+    415: "The request body is not in a format this address accepts.",
+    500: "Something went wrong on our side. Your answers are safe in the link you came from; please try again.",
+    503: "Dockwise's rules could not be loaded, so no recommendation can be made right now.",
+}
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error_response(status: int, title: str, message: str, headers=None):
+    if _is_api():
+        response = jsonify({"errors": [{"question": None, "choice": None, "message": message}]})
+    else:
+        response = render_template("error.html", status=status, title=title, message=message)
+    return response, status, headers or {}
+
+
+def handle_http_error(error: HTTPException):
+    status = error.code or 500
+    headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
+    message = EXPLANATIONS.get(status, error.description or "")
+    if status == 405 and headers:
+        message += f" It accepts: {headers['Allow']}."
+    return _error_response(status, error.name, message, headers)
+
+
+def handle_csrf_error(error: CSRFError):
+    if _is_api():
+        return _error_response(400, "Bad Request", "the form's security token is missing or expired")
+    try:
+        ruleset = current_rules()
+    except RulesUnavailableError:
+        return handle_unavailable(None)
+    # Re-render from what was posted, so no answer is lost; the new page carries a fresh token.
+    form = questionnaire_form_class(ruleset)(formdata=request.form)
+    form.validate()
+    return render_questionnaire(
+        ruleset, form, status=400, title="Please send your answers again",
+        messages=["Your answers could not be sent because the page's security token was missing or had "
+                  "expired (this happens when a page is left open for a long time, or cookies are blocked). "
+                  "Your answers are kept below: check them and press “Recommend” again."])
+
+
+def handle_unavailable(_error):
+    return _error_response(503, "Service Unavailable", EXPLANATIONS[503])
+
+
+def handle_unexpected(error: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
+    return _error_response(500, InternalServerError.name, EXPLANATIONS[500])
+
+
+def init_errors(app: Flask) -> None:
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(RulesUnavailableError, handle_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)
