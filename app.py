@@ -27,6 +27,9 @@ DEFAULTS = {
     "PROXY_FIX": 0,                     # behind a TLS proxy: how many proxies set X-Forwarded-* (e.g. 1)
 }
 
+# gunicorn halts instead of respawning a worker that exits with this code (its WORKER_BOOT_ERROR).
+WORKER_BOOT_ERROR = 3
+
 csrf = CSRFProtect()
 
 
@@ -78,7 +81,7 @@ def require_rules(app: Flask) -> None:
             print(issue, file=sys.stderr)
         print(f"Dockwise cannot start: fix {holder.display_name} (`flask rules check` lists the errors).",
               file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(WORKER_BOOT_ERROR)
 
 
 def __getattr__(name: str) -> Flask:

@@ -72,11 +72,12 @@ class RulesHolder:
         log.info("rules loaded from %s, fingerprint %s", self.display_name, rules.fingerprint)
 
     def _fail(self, error: RulesError, signature: tuple[int, int, int] | None) -> None:
-        if signature != self._signature or self.error is None:
+        # Log a reload failure once per bad version of the file. A failure before any rules were loaded is the
+        # caller's to report (start-up stops with the errors; `flask rules check` prints them itself).
+        if self.rules is not None and (signature != self._signature or self.error is None):
             for issue in error.issues:
                 log.error("%s", issue)
-            if self.rules is not None:
-                log.error("keeping the last good rules (fingerprint %s)", self.rules.fingerprint)
+            log.error("keeping the last good rules (fingerprint %s)", self.rules.fingerprint)
         self.error = error
         self._signature = signature
 
