@@ -70,10 +70,11 @@ PathT = tuple[str | int, ...]
 class ConditionParser:
     """Turns a raw `when` mapping into a Condition, reporting each problem with its path."""
 
-    def __init__(self, question_ids: list[str], choice_ids: list[list[str]], report):
+    def __init__(self, question_ids: list[str], choice_ids: list[list[str]], report, ignore: set[str] = frozenset()):
         self.question_index = {qid: i for i, qid in enumerate(question_ids)}
         self.choice_ids = choice_ids
         self.report = report  # report(path, message, hint=None, key=False)
+        self.ignore = ignore  # questions that failed validation: already reported, so not "unknown" here
 
     def parse(self, raw: object, path: PathT) -> Condition | None:
         if not isinstance(raw, dict) or not raw:
@@ -104,6 +105,8 @@ class ConditionParser:
         if key == "not":
             part = self.parse(value, path)
             return Not(part) if part is not None else None
+        if key in self.ignore:
+            return None
         if key not in self.question_index:
             hint = did_you_mean(key, [*self.question_index, *COMBINATORS])
             self.report(path, f"unknown question '{key}'", hint or f"questions are: {', '.join(self.question_index)}",

@@ -27,6 +27,7 @@ class Result:
     margin: int                          # winner's lead over the runner-up
     closeness: str                       # CLEAR, CLOSE or TIE
     won_on_tie: bool                     # the winner only won because it is listed first
+    keys: tuple[int, ...] = ()           # per rule, its row in its truth table for this state (what-if reuses it)
 
     @property
     def answers(self) -> dict[str, str]:
@@ -74,14 +75,20 @@ def evaluate(ruleset: RuleSet, answers: Mapping[str, object]) -> Result:
 
 def fired_rules(ruleset: RuleSet, state: State) -> tuple[int, ...]:
     """Indexes of the rules whose condition holds for this state."""
+    return _fire(ruleset, state)[0]
+
+
+def _fire(ruleset: RuleSet, state: State) -> tuple[tuple[int, ...], tuple[int, ...]]:
     fired = []
+    keys = []
     for rule in ruleset.rules:
         key = 0
         for q, stride in zip(rule.questions, rule.strides):
             key += state[q] * stride
+        keys.append(key)
         if rule.table[key]:
             fired.append(rule.index)
-    return tuple(fired)
+    return tuple(fired), tuple(keys)
 
 
 def evaluate_state(ruleset: RuleSet, state: State) -> Result:
@@ -89,7 +96,7 @@ def evaluate_state(ruleset: RuleSet, state: State) -> Result:
     n = len(ruleset.options)
     totals = [0] * n
     excluded: list[list[int]] = [[] for _ in range(n)]
-    fired = fired_rules(ruleset, state)
+    fired, keys = _fire(ruleset, state)
     for index in fired:
         rule = ruleset.rules[index]
         for o, points in enumerate(rule.points):
@@ -111,7 +118,7 @@ def evaluate_state(ruleset: RuleSet, state: State) -> Result:
     else:
         closeness = CLEAR
     return Result(ruleset, state, fired, tuple(totals), tuple(tuple(e) for e in excluded), ranking, winner,
-                  runner_up, margin, closeness, won_on_tie)
+                  runner_up, margin, closeness, won_on_tie, keys)
 
 
 def rank(totals: list[int] | tuple[int, ...], excluded: list[bool]) -> tuple[int, ...]:

@@ -82,6 +82,8 @@ class _Checker:
     def __init__(self, source: Source):
         self.source = source
         self.issues: list[RulesIssue] = []
+        # Ids of items that failed validation: references to them are not reported again as unknown.
+        self.broken_ids: dict[str, set[str]] = {name: set() for name in SECTIONS}
 
     def report(self, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
         self.issues.append(self.source.issue(path, message, hint, key=key))
@@ -95,8 +97,8 @@ class _Checker:
         header = self._header(values)
         items = {name: self._section(values, name, model) for name, model in SECTIONS.items()}
         options, criteria, questions, rules, scenarios = (items[name] for name in SECTIONS)
-        option_ids = self._unique("options", options, "option")
-        criterion_ids = self._unique("criteria", criteria, "criterion")
+        option_ids = self._unique("options", options, "option") + sorted(self.broken_ids["options"])
+        criterion_ids = self._unique("criteria", criteria, "criterion") + sorted(self.broken_ids["criteria"])
         question_ids = self._unique("questions", questions, "question")
         self._unique("rules", rules, "rule")
         for index, question in enumerate(questions):
@@ -117,7 +119,7 @@ class _Checker:
                 self._known(("criteria", index, "texts", option), option, option_ids, "option", key=True)
         valid_questions = [q for q in questions if q is not None]
         parser = ConditionParser([q.id for q in valid_questions], [[c.id for c in q.choices] for q in valid_questions],
-                                 self.report)
+                                 self.report, ignore=self.broken_ids["questions"])
         sizes = [len(q.choices) for q in valid_questions]
         conditions, tables = [], []
         read_questions: set[int] = set()
@@ -152,6 +154,8 @@ class _Checker:
                 continue
             path = ("scenarios", index)
             for question, choice in scenario.answers.items():
+                if question in self.broken_ids["questions"]:
+                    continue
                 if self._known(path + ("answers", question), question, question_ids, "question", key=True):
                     q = valid_questions[[x.id for x in valid_questions].index(question)]
                     self._known(path + ("answers", question), choice, [c.id for c in q.choices],
@@ -201,6 +205,8 @@ class _Checker:
             except ValidationError as error:
                 self.issues.extend(_pydantic_issue(self.source, (name, index), e) for e in error.errors())
                 items.append(None)
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    self.broken_ids[name].add(item["id"])
         return items
 
     def _unique(self, section: str, items: list, what: str) -> list[str]:

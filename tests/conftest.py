@@ -16,7 +16,8 @@ RULES_PATH = ROOT / "rules.yaml"
 
 @pytest.fixture
 def app(tmp_path):
-    return create_app({"TESTING": True, "RULES_PATH": str(RULES_PATH), "INSTANCE_PATH": str(tmp_path)})
+    return create_app({"TESTING": True, "RULES_PATH": str(RULES_PATH), "INSTANCE_PATH": str(tmp_path),
+                       "SECRET_KEY": "test-secret"})
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from recommender import AnswersError, RulesError, evaluate, load_rules, result_document
 from recommender.model import json_schema
@@ -65,14 +65,18 @@ def schema_command(output: str | None) -> None:
     """Print (or write) the JSON Schema of rules.yaml."""
     text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            raise click.ClickException(f"cannot write {output}: {error.strerror}") from None
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
 
 
 @click.command("recommend")
+@with_appcontext
 @click.option("--rules", "path", type=click.Path(dir_okay=False), help="Rules file (default: the app's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON, and nothing else.")
 @click.argument("answers", nargs=-1)

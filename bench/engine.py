@@ -1,0 +1,122 @@
+"""Engine benchmark: how long loading the shipped rules and answering one questionnaire take.
+
+Run with `.venv/bin/python bench/engine.py`. It prints a report and always exits 0: it is not a gate.
+
+- load: read + parse + validate + compile rules.yaml, median of LOADS loads (target ≤ 50 ms);
+- per questionnaire: evaluate + result_document (which runs drivers, what-if and sensitivity) over ANSWER_SETS
+  random answer sets (each question one of its choices or unanswered, fixed seed), mean and p99 (target ≤ 0.2 ms);
+- breakdown: evaluate, drivers, what_if and sensitivity, each timed alone on the same answer sets.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from recommender import RulesError, evaluate, load_rules, result_document  # noqa: E402
+from recommender.explain import drivers, sensitivity, what_if  # noqa: E402
+from recommender.source import read_source  # noqa: E402
+
+RULES = ROOT / "rules.yaml"
+LOADS = 20
+ANSWER_SETS = 3000
+SEED = 20240601
+LOAD_TARGET_MS = 50.0
+QUESTIONNAIRE_TARGET_MS = 0.2
+
+
+def timed_ms(call: Callable[[], object]) -> float:
+    start = time.perf_counter_ns()
+    call()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def verdict(measured: float, target: float | None) -> str:
+    if target is None:
+        return ""
+    return "meets" if measured <= target else "misses"
+
+
+def line(name: str, measured: str, target: float | None, value: float) -> None:
+    goal = f"target ≤ {target:g} ms" if target is not None else "(no target)"
+    print(f"  {name:<42} {measured:<30} {goal:<18} {verdict(value, target)}".rstrip())
+
+
+def random_answer_sets(ruleset, count: int, seed: int) -> list[dict[str, str]]:
+    """Each question gets one of its choices or stays unanswered, uniformly."""
+    rng = random.Random(seed)
+    sets = []
+    for _ in range(count):
+        answers = {}
+        for question in ruleset.questions:
+            pick = rng.randrange(len(question.choices) + 1)
+            if pick:
+                answers[question.id] = question.choices[pick - 1].id
+        sets.append(answers)
+    return sets
+
+
+def per_call(call: Callable[[object], object], items: list) -> list[float]:
+    return [timed_ms(lambda item=item: call(item)) for item in items]
+
+
+def main() -> int:
+    print(f"Dockwise engine benchmark — {RULES.name}, Python {sys.version.split()[0]}")
+    try:
+        ruleset = load_rules(RULES)
+    except RulesError as error:
+        print(f"cannot benchmark: {RULES} does not load:\n{error}")
+        return 0
+    model = ruleset.model
+    print(f"  {len(model.options)} options, {len(model.criteria)} criteria, {len(model.questions)} questions, "
+          f"{len(model.rules)} rules; fingerprint {ruleset.fingerprint}")
+
+    print(f"\nLoad (median of {LOADS})")
+    load_rules(RULES)  # warm the imports and caches once
+    loads = [timed_ms(lambda: load_rules(RULES)) for _ in range(LOADS)]
+    parses = [timed_ms(lambda: read_source(RULES)) for _ in range(LOADS)]
+    median = statistics.median(loads)
+    line("load + validate + compile", f"{median:.2f} ms", LOAD_TARGET_MS, median)
+    line("  of which read + YAML parse", f"{statistics.median(parses):.2f} ms", None, 0.0)
+
+    answer_sets = random_answer_sets(ruleset, ANSWER_SETS, SEED)
+    for answers in answer_sets[:300]:  # warm-up
+        result_document(evaluate(ruleset, answers))
+    results = [evaluate(ruleset, answers) for answers in answer_sets]
+    answered = statistics.mean(len(answers) for answers in answer_sets)
+    print(f"\nPer questionnaire ({ANSWER_SETS} random answer sets, seed {SEED}, "
+          f"{answered:.1f} of {len(model.questions)} questions answered on average)")
+    total = per_call(lambda answers: result_document(evaluate(ruleset, answers)), answer_sets)
+    mean, tail = statistics.mean(total), p99(total)
+    line("evaluate + result_document: mean", f"{mean * 1000:.1f} µs ({mean:.4f} ms)", QUESTIONNAIRE_TARGET_MS, mean)
+    line("evaluate + result_document: p99", f"{tail * 1000:.1f} µs ({tail:.4f} ms)", QUESTIONNAIRE_TARGET_MS, tail)
+
+    print("\nBreakdown (each alone, same answer sets)")
+    parts = {
+        "evaluate": per_call(lambda answers: evaluate(ruleset, answers), answer_sets),
+        "result_document (given a Result)": per_call(result_document, results),
+        "  drivers": per_call(drivers, results),
+        "  what_if": per_call(what_if, results),
+        "  sensitivity": per_call(sensitivity, results),
+    }
+    for name, samples in parts.items():
+        part_mean, part_tail = statistics.mean(samples), p99(samples)
+        line(name, f"mean {part_mean * 1000:6.1f} µs, p99 {part_tail * 1000:6.1f} µs", None, 0.0)
+    return 0
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
