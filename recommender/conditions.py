@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import did_you_mean
@@ -75,9 +76,10 @@ class ConditionParser:
         self.choice_ids = choice_ids
         self.report = report  # report(path, message, hint=None, key=False)
         self.ignore = ignore  # questions that failed validation: already reported, so not "unknown" here
+        self.ignore_unknown = False
 
     def parse(self, raw: object, path: PathT) -> Condition | None:
-        if not isinstance(raw, dict) or not raw:
+        if not isinstance(raw, Mapping) or not raw:
             self.report(path, "a condition must be a non-empty mapping",
                         "write `question: choice`, or `any:`/`all:` with a list, or `not:` with a mapping")
             return None
@@ -94,7 +96,7 @@ class ConditionParser:
 
     def _entry(self, key: str, value: object, path: PathT) -> Condition | None:
         if key in ("any", "all"):
-            if not isinstance(value, list) or not value:
+            if not isinstance(value, list | tuple) or not value:
                 self.report(path, f"`{key}` takes a non-empty list of conditions",
                             "write each condition on a `- ` line")
                 return None
@@ -105,7 +107,7 @@ class ConditionParser:
         if key == "not":
             part = self.parse(value, path)
             return Not(part) if part is not None else None
-        if key in self.ignore:
+        if key in self.ignore or (self.ignore_unknown and key not in self.question_index):
             return None
         if key not in self.question_index:
             hint = did_you_mean(key, [*self.question_index, *COMBINATORS])
@@ -114,14 +116,14 @@ class ConditionParser:
             return None
         question = self.question_index[key]
         choices = self.choice_ids[question]
-        values = value if isinstance(value, list) else [value]
+        values = value if isinstance(value, list | tuple) else [value]
         if not values:
             self.report(path, f"no choice given for '{key}'", f"choices are: {', '.join(choices)}")
             return None
         states = set()
         ok = True
         for index, choice in enumerate(values):
-            where = path + (index,) if isinstance(value, list) else path
+            where = path + (index,) if isinstance(value, list | tuple) else path
             if not isinstance(choice, str):
                 self.report(where, f"a choice id must be text, not {type(choice).__name__}", "quote it")
                 ok = False

@@ -44,7 +44,11 @@ def validate_source(source: Source) -> RuleSet:
     """Turn parsed values into a RuleSet, or raise with every syntax and validation issue found."""
     checker = _Checker(source)
     ruleset = checker.run()
-    issues = sorted(source.issues + checker.issues, key=lambda issue: (issue.line, issue.column))
+    # A refused tag, date or unquoted boolean also fails validation at the same place: report it once.
+    said = [issue.path for issue in source.issues]
+    fresh = [issue for issue in checker.issues
+             if not any(issue.path[:len(path)] == path for path in said if path)]
+    issues = sorted(source.issues + fresh, key=lambda issue: (issue.line, issue.column))
     if source.issues:
         raise RulesSyntaxError(issues)
     if issues:
@@ -53,7 +57,20 @@ def validate_source(source: Source) -> RuleSet:
     return ruleset
 
 
-def _pydantic_issue(source: Source, prefix: tuple, error: dict) -> RulesIssue:
+def _raw_at(values: object, path: tuple) -> object:
+    for part in path:
+        try:
+            values = values[part]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return values
+
+
+def _pydantic_issues(source: Source, prefix: tuple, errors: list) -> list[RulesIssue]:
+    return [issue for issue in (_pydantic_issue(source, prefix, e) for e in errors) if issue is not None]
+
+
+def _pydantic_issue(source: Source, prefix: tuple, error: dict) -> RulesIssue | None:
     loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
     path = prefix + loc
     kind = error["type"]
@@ -66,6 +83,13 @@ def _pydantic_issue(source: Source, prefix: tuple, error: dict) -> RulesIssue:
         return source.issue(path, f"unknown field '{name}'",
                             did_you_mean(name, ALL_FIELD_NAMES) or "remove it", key=True)
     message = error["msg"]
+    if kind == "too_short":
+        raw = _raw_at(source.values, path)
+        wanted = error.get("ctx", {}).get("min_length", 1)
+        if isinstance(raw, list) and len(raw) >= wanted:
+            return None  # long enough as written: the failing entries have their own issues
+        return source.issue(path, f"needs at least {wanted} entries, has {len(raw) if isinstance(raw, list) else 0}",
+                            "add the missing entries")
     if kind == "string_type" and isinstance(value, (bool, int, float)):
         hint = f"quote it: '{str(value).lower() if isinstance(value, bool) else value}'"
     elif kind == "string_pattern_mismatch":
@@ -117,9 +141,16 @@ class _Checker:
         for index, criterion in enumerate(criteria):
             for option in criterion.texts if criterion else ():
                 self._known(("criteria", index, "texts", option), option, option_ids, "option", key=True)
-        valid_questions = [q for q in questions if q is not None]
+        seen_questions: set[str] = set()
+        valid_questions = []
+        for q in questions:  # the first definition of a duplicated id is the one used, as `_unique` reports
+            if q is not None and q.id not in seen_questions:
+                seen_questions.add(q.id)
+                valid_questions.append(q)
         parser = ConditionParser([q.id for q in valid_questions], [[c.id for c in q.choices] for q in valid_questions],
                                  self.report, ignore=self.broken_ids["questions"])
+        if not isinstance(values.get("questions"), list):
+            parser.ignore_unknown = True  # the missing section is reported once; its references are not
         sizes = [len(q.choices) for q in valid_questions]
         conditions, tables = [], []
         read_questions: set[int] = set()
@@ -154,7 +185,7 @@ class _Checker:
                 continue
             path = ("scenarios", index)
             for question, choice in scenario.answers.items():
-                if question in self.broken_ids["questions"]:
+                if question in self.broken_ids["questions"] or parser.ignore_unknown:
                     continue
                 if self._known(path + ("answers", question), question, question_ids, "question", key=True):
                     q = valid_questions[[x.id for x in valid_questions].index(question)]
@@ -180,7 +211,7 @@ class _Checker:
         try:
             header = _Header.model_validate(values)
         except ValidationError as error:
-            self.issues.extend(_pydantic_issue(self.source, (), e) for e in error.errors())
+            self.issues.extend(_pydantic_issues(self.source, (), error.errors()))
             return None
         if header.version != 1:
             self.report(("version",), f"unsupported version {header.version}", "this Dockwise reads version 1")
@@ -203,7 +234,7 @@ class _Checker:
             try:
                 items.append(model.model_validate(item))
             except ValidationError as error:
-                self.issues.extend(_pydantic_issue(self.source, (name, index), e) for e in error.errors())
+                self.issues.extend(_pydantic_issues(self.source, (name, index), error.errors()))
                 items.append(None)
                 if isinstance(item, dict) and isinstance(item.get("id"), str):
                     self.broken_ids[name].add(item["id"])

@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
+
+
+def _deep_freeze(value: Any) -> Any:
+    """Mappings become read-only views and lists tuples, all the way down: loaded rules cannot be changed."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: _deep_freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_deep_freeze(item) for item in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(item) for item in value]
+    return value
+
+
+_FROZEN = (AfterValidator(_deep_freeze), PlainSerializer(_thaw))
+TextById = Annotated[Mapping[Id, str], *_FROZEN]
+PointsById = Annotated[Mapping[Id, float], *_FROZEN]
+ChoiceByQuestion = Annotated[Mapping[Id, Id], *_FROZEN]
 
 
 def _one_or_many(value: Any) -> Any:
@@ -63,7 +88,7 @@ class Criterion(_Frozen):
     label: str = Field(min_length=1, max_length=80, description="The row name exactly as in the comparison table.")
     weight: float = Field(default=1.0, ge=0, le=100,
                           description="Multiplies every point the row's rules give (0 switches the row off).")
-    texts: dict[Id, str] = Field(default_factory=dict,
+    texts: TextById = Field(default_factory=dict,
                                  description="What each option offers on this row, keyed by option id.")
 
 
@@ -89,9 +114,9 @@ class Rule(_Frozen):
 
     id: Id = Field(description="Stable id of the rule, shown in traces.")
     criterion: Id = Field(description="Id of the comparison row this rule belongs to.")
-    when: Annotated[dict[str, Any], WithJsonSchema({"type": "object", "x-dockwise": "condition"})] = Field(
+    when: Annotated[dict[str, Any], *_FROZEN, WithJsonSchema({"type": "object", "x-dockwise": "condition"})] = Field(
         description="The condition on answers under which the rule fires.")
-    scores: dict[Id, float] = Field(default_factory=dict,
+    scores: PointsById = Field(default_factory=dict,
                                     description="Points per option id when the rule fires; unnamed options get 0.")
     exclude: tuple[Id, ...] = Field(default=(), description="Option ids this rule rules out; `because` is the reason.")
     because: str = Field(min_length=1, max_length=300, description="One sentence a user reads: why this rule applies.")
@@ -101,7 +126,7 @@ class Scenario(_Frozen):
     """A golden case: these answers must lead to the expected option."""
 
     name: str = Field(min_length=1, description="What the case describes.")
-    answers: dict[Id, Id] = Field(description="Question id → choice id; unnamed questions stay unanswered.")
+    answers: ChoiceByQuestion = Field(description="Question id → choice id; unnamed questions stay unanswered.")
     expect: OneOrManyIds = Field(description="The expected option id, or a list of acceptable ones.")
     source: str = Field(min_length=1, description="A public reference or the reasoning behind the expectation.")
 

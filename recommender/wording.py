@@ -37,7 +37,7 @@ def describe_condition(ruleset: RuleSet, when: dict) -> str:
         elif key == "not":
             parts.append(f"not ({describe_condition(ruleset, value)})")
         else:
-            choices = value if isinstance(value, list) else [value]
+            choices = value if isinstance(value, list | tuple) else [value]
             parts.append(f"{key} is {' or '.join(choices)}")
     return ", and ".join(parts)
 
