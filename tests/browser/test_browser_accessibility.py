@@ -1,0 +1,76 @@
+"""axe-core on every kind of page, in light and in dark colour schemes (contrast fails most in dark mode)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+# name → (path for the live server, expected HTTP status)
+PAGES = {
+    "questionnaire": (lambda server: "/", 200),
+    "results": (lambda server: server.results_path(), 200),
+    "stale-results": (lambda server: server.stale_results_path, 200),
+    "invalid-link": (lambda server: server.invalid_link_path, 400),
+    "rules": (lambda server: "/rules", 200),
+    "not-found": (lambda server: "/nope", 404),
+}
+
+RUN_AXE = """async () => {
+    const results = await axe.run(document, {resultTypes: ["violations"]});
+    return results.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+        nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary})),
+    }));
+}"""
+
+
+def describe(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
+        for node in v["nodes"]:
+            summary = " ".join(node["summary"].split()) if node["summary"] else ""
+            lines.append(f"    {node['target']}: {summary}")
+    return "\n".join(lines)
+
+
+def run_axe(page: Page, axe_script, scheme: str) -> list[dict]:
+    dark = page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
+    assert dark == (scheme == "dark"), "the colour scheme was not applied"
+    page.add_script_tag(path=axe_script)
+    return page.evaluate(RUN_AXE)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_axe_finds_no_violations(new_context, live_server, axe_script, name, scheme):
+    path_of, status = PAGES[name]
+    # bypass_csp: add_script_tag inlines axe, which the site's CSP (script-src 'self') rightly blocks.
+    page = new_context(bypass_csp=True, color_scheme=scheme).new_page()
+    response = page.goto(path_of(live_server))
+    assert response is not None
+    assert response.status == status
+    if name == "stale-results":
+        expect(page.get_by_text("The rules have changed since this link was made.")).to_be_visible()
+    if name == "invalid-link":
+        expect(page.get_by_role("alert")).to_contain_text("'services' has no choice 'heaps'")
+    violations = run_axe(page, axe_script, scheme)
+    assert not violations, f"axe found {len(violations)} violation(s) on {name} ({scheme}):\n{describe(violations)}"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_on_rejected_answers(new_context, axe_script, scheme):
+    """The questionnaire sent back with a field error (a POST with an answer that is not a choice)."""
+    page = new_context(bypass_csp=True, color_scheme=scheme).new_page()
+    page.goto("/")
+    radio = page.locator("#q-services input[type=radio]").last
+    radio.evaluate("input => { input.value = 'heaps'; }")  # tamper, as a stale or forged form would
+    radio.check()
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Recommend").click()
+    assert navigation.value is not None
+    assert navigation.value.status == 400
+    expect(page.locator("#q-services .field-error")).to_be_visible()
+    violations = run_axe(page, axe_script, scheme)
+    assert not violations, f"axe found {len(violations)} violation(s) on rejected answers ({scheme}):\n" + describe(
+        violations)
