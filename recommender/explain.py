@@ -38,6 +38,7 @@ class Sensitivity:
     criterion: int
     factor: float
     winner: int
+    direction: str                 # "more" or "less": which way the weight must move
 
 
 def _lead_of(result: Result, rule_index: int) -> int:
@@ -126,8 +127,9 @@ def sensitivity(result: Result) -> list[Sensitivity]:
     """For each row, the weight factor closest to 1 at which another option would win (rows with none omitted)."""
     rules = result.ruleset.rules
     n = len(result.totals)
-    eligible = [o for o in range(n) if not result.excluded_by[o]]
-    if result.winner not in eligible or len(eligible) < 2:
+    # When every option is ruled out, the ranking ignores exclusions, so every option can still overtake.
+    eligible = [o for o in range(n) if not result.excluded_by[o]] or list(range(n))
+    if len(eligible) < 2:
         return []
     row_points: dict[int, list[int]] = {}
     for index in result.fired:
@@ -145,18 +147,21 @@ def sensitivity(result: Result) -> list[Sensitivity]:
             if o != w and slope:
                 gap = base[o] - base[w]
                 # The crossing gap/slope must be >= 0 and != 1; checked in integers before building a Fraction.
-                if ((gap >= 0) == (slope > 0) or gap == 0) and gap != slope:
+                if (gap >= 0) == (slope > 0) or gap == 0:
                     crossings.add(Fraction(gap, slope))
         if not crossings:
             continue
-        up = sorted(p for p in crossings if p > 1)
-        down = sorted((p for p in crossings if p < 1), reverse=True)
-        flips = [f for f in (_first_flip(up, up[-1] + 1 if up else Fraction(2), w, base, row, eligible),
-                             _first_flip(down, Fraction(0), w, base, row, eligible)) if f]
+        # A crossing at exactly 1 is a tie won on list order: the slightest move one way flips it, so it
+        # starts the walk in both directions (the walk probes beyond it before reporting a flip).
+        up = sorted(p for p in crossings if p >= 1)
+        down = sorted((p for p in crossings if p <= 1), reverse=True)
+        flips = [(*flip, direction) for flip, direction in (
+            (_first_flip(up, up[-1] + 1 if up else Fraction(2), w, base, row, eligible), "more"),
+            (_first_flip(down, Fraction(0), w, base, row, eligible), "less")) if flip]
         if not flips:
             continue
-        factor, winner = min(flips, key=lambda f: abs(math.log(f[0])) if f[0] > 0 else math.inf)
-        found.append(Sensitivity(criterion, float(factor), winner))
+        factor, winner, direction = min(flips, key=lambda f: abs(math.log(f[0])) if f[0] > 0 else math.inf)
+        found.append(Sensitivity(criterion, float(factor), winner, direction))
     return found
 
 
@@ -229,7 +234,8 @@ def result_document(result: Result) -> dict:
                      "direction": "heavier" if c.winner > winner_position else "lighter",
                      "was_unanswered": c.was_unanswered} for c in changes],
         "sensitivity": [{"criterion": criteria[s.criterion].id, "factor": round(s.factor, 4),
-                         "recommendation": options[s.winner].id} for s in sensitivity(result)],
+                         "direction": s.direction, "recommendation": options[s.winner].id}
+                        for s in sensitivity(result)],
         "unanswered": list(result.unanswered),
         "unanswered_could_change": sorted({questions[c.question].id for c in changes if c.was_unanswered},
                                           key=lambda qid: rs.question_index[qid]),

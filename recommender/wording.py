@@ -23,6 +23,8 @@ def sensitivity_phrase(ruleset: RuleSet, entry: dict) -> str:
     factor = entry["factor"]
     if factor == 0:
         return f"{option} would win if {row} did not count at all"
+    if factor == 1:
+        return f"{option} would win if {row} counted even slightly {entry['direction']}"
     return f"{option} would win if {row} counted {factor:.2g}× as much"
 
 

@@ -15,6 +15,8 @@ from recommender.model import json_schema
 from recommender.report import check_summary, recommendation_text, scenario_lines
 from recommender.scenarios import run_scenarios
 
+from .cli_tuning import diff_command, explore_command
+
 rules_cli = AppGroup("rules", help="Check, test and describe the rules file.")
 
 
@@ -102,3 +104,7 @@ def recommend_command(path: str | None, as_json: bool, answers: tuple[str, ...])
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         click.echo(recommendation_text(document, ruleset))
+
+
+rules_cli.add_command(explore_command)
+rules_cli.add_command(diff_command)

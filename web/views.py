@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 
 from recommender import RuleSet, evaluate, result_document
 from recommender.explain import CLOSENESS_WORDS
+from recommender.explore import ExploreReport, explore
 from recommender.links import MAX_QUERY_BYTES, LinkAnswers, answers_from_pairs, canonical_query
 from recommender.record import decision_record
 from recommender.wording import describe_condition, group_changes, sensitivity_phrase
@@ -111,13 +114,19 @@ def record():
     return response
 
 
+@lru_cache(maxsize=2)
+def answer_space(ruleset: RuleSet) -> ExploreReport:
+    """The answer-space summary for one rules version: computed on the first visit, then kept until a reload."""
+    return explore(ruleset)
+
+
 @bp.get("/rules")
 def how_it_decides():
     ruleset = current_rules()
     by_row: list[list] = [[] for _ in ruleset.criteria]
     for rule in ruleset.rules:
         by_row[rule.criterion].append(rule)
-    return render_template("rules.html", rules=ruleset, rules_by_row=by_row,
+    return render_template("rules.html", rules=ruleset, rules_by_row=by_row, space=answer_space(ruleset),
                            conditions=[describe_condition(ruleset, rule.rule.when) for rule in ruleset.rules],
                            labels={option.id: option.label for option in ruleset.options})
 
