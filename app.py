@@ -44,6 +44,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("DOCKWISE")
+    if "DOCKWISE_SECRET_KEY" in os.environ:
+        # from_prefixed_env reads values as JSON, which would turn a numeric key into a number.
+        app.config["SECRET_KEY"] = os.environ["DOCKWISE_SECRET_KEY"]
     if test_config:
         app.config.from_mapping(test_config)
     app.config["RULES_PATH"] = app.config["RULES_PATH"] or os.path.join(app.root_path, "rules.yaml")

@@ -42,9 +42,9 @@ def recommendation_from_query():
     try:
         ruleset, link = read_link()
     except InvalidLinkError as error:
-        if error.link.issues:
-            return errors_response(list(error.link.issues))
-        return errors_response([{"question": None, "choice": None, "message": m} for m in error.messages])
+        named = {issue.message for issue in error.link.issues}
+        general = [{"question": None, "choice": None, "message": m} for m in error.messages if m not in named]
+        return errors_response(general + [issue.as_dict() for issue in error.link.issues])
     return _recommendation(ruleset, link.answers)
 
 

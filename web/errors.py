@@ -8,7 +8,6 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .forms import questionnaire_form_class
 from .rules_holder import RulesUnavailableError
 from .views import current_rules, render_questionnaire
 
@@ -54,10 +53,8 @@ def handle_csrf_error(error: CSRFError):
     except RulesUnavailableError:
         return handle_unavailable(None)
     # Re-render from what was posted, so no answer is lost; the new page carries a fresh token.
-    form = questionnaire_form_class(ruleset)(formdata=request.form)
-    form.validate()
     return render_questionnaire(
-        ruleset, form, status=400, title="Please send your answers again",
+        ruleset, request.form, status=400, title="Please send your answers again",
         messages=["Your answers could not be sent because the page's security token was missing or had "
                   "expired (this happens when a page is left open for a long time, or cookies are blocked). "
                   "Your answers are kept below: check them and press “Recommend” again."])
@@ -69,7 +66,7 @@ def handle_unavailable(_error):
 
 def handle_unexpected(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
-    return _error_response(500, InternalServerError.name, EXPLANATIONS[500])
+    return _error_response(500, InternalServerError().name, EXPLANATIONS[500])
 
 
 def init_errors(app: Flask) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField
+from wtforms import RadioField, SelectChoice
 
 from recommender import RuleSet
 
@@ -18,7 +18,8 @@ def questionnaire_form_class(ruleset: RuleSet) -> type[FlaskForm]:
     fields = {
         question.id: RadioField(
             question.text,
-            choices=[(NOT_SURE, "Not sure"), *((choice.id, choice.label) for choice in question.choices)],
+            choices=[SelectChoice(NOT_SURE, "Not sure"),
+                     *(SelectChoice(choice.id, choice.label) for choice in question.choices)],
             default=NOT_SURE,
         )
         for question in ruleset.questions

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from recommender import RuleSet, evaluate, result_document
 from recommender.explain import CLOSENESS_WORDS
@@ -14,6 +15,7 @@ from recommender.record import decision_record
 from recommender.wording import describe_condition, group_changes, sensitivity_phrase
 
 from .forms import form_answers, questionnaire_form_class
+from .pages import page_parts
 
 bp = Blueprint("web", __name__)
 
@@ -40,27 +42,36 @@ class InvalidLinkError(Exception):
 def read_link() -> tuple[RuleSet, LinkAnswers]:
     """The rules and the answers of the current request's query string; raise InvalidLinkError when it is bad."""
     ruleset = current_rules()
-    if len(request.query_string) > MAX_QUERY_BYTES:
-        raise InvalidLinkError(ruleset, LinkAnswers({}, None, ()),
-                          [f"The link is longer than {MAX_QUERY_BYTES} bytes; a Dockwise link is much shorter."])
     link = answers_from_pairs(ruleset, request.args.items(multi=True))
+    if len(request.query_string) > MAX_QUERY_BYTES:
+        raise InvalidLinkError(ruleset, LinkAnswers(link.answers, None, link.issues),
+                               [f"The link is longer than {MAX_QUERY_BYTES} bytes; a Dockwise link is much shorter.",
+                                *(issue.message for issue in link.issues)])
     if link.issues:
         raise InvalidLinkError(ruleset, link, [issue.message for issue in link.issues])
     return ruleset, link
 
 
-def render_questionnaire(ruleset: RuleSet, form, *, status: int = 200, messages=(), bad_questions=(),
+def render_questionnaire(ruleset: RuleSet, values, *, status: int = 200, messages=(), bad_questions=(),
                          title: str = "Docker, Compose/Swarm or Kubernetes?"):
-    return render_template("questionnaire.html", form=form, rules=ruleset, messages=messages,
-                           bad_questions=set(bad_questions), title=title), status
+    """The questionnaire with `values` ({question id: choice id}) checked and `bad_questions` flagged."""
+    parts = page_parts(ruleset)
+    fieldsets = []
+    for q, question in enumerate(ruleset.questions):
+        if question.id in bad_questions:
+            fieldsets.append(parts.bad_fieldsets[q])
+        else:
+            value = values.get(question.id) or ""
+            fieldsets.append(parts.fieldsets[q][ruleset.choice_index[q].get(value, 0)])
+    return render_template("questionnaire.html", messages=messages, title=title,
+                           fieldsets=Markup("").join(fieldsets)), status
 
 
 @bp.get("/")
 def questionnaire():
     ruleset = current_rules()
     link = answers_from_pairs(ruleset, request.args.items(multi=True))
-    form = questionnaire_form_class(ruleset)(formdata=None, data=link.answers)
-    return render_questionnaire(ruleset, form)
+    return render_questionnaire(ruleset, link.answers)
 
 
 @bp.post("/")
@@ -71,14 +82,13 @@ def submit():
         return redirect(results_path(ruleset, form_answers(form, ruleset)), 303)
     bad = [name for name in form.errors if name != "csrf_token"]
     messages = [f"“{form[name].label.text}”: that answer is not one of the choices; pick one below." for name in bad]
-    return render_questionnaire(ruleset, form, status=400, messages=messages, bad_questions=bad,
+    return render_questionnaire(ruleset, request.form, status=400, messages=messages, bad_questions=bad,
                                 title="Please check your answers")
 
 
 @bp.errorhandler(InvalidLinkError)
 def invalid_link(error: InvalidLinkError):
-    form = questionnaire_form_class(error.ruleset)(formdata=None, data=error.link.answers)
-    return render_questionnaire(error.ruleset, form, status=400, messages=error.messages,
+    return render_questionnaire(error.ruleset, error.link.answers, status=400, messages=error.messages,
                                 bad_questions=[issue.question for issue in error.link.issues],
                                 title="This link has answers Dockwise does not know")
 
@@ -86,22 +96,62 @@ def invalid_link(error: InvalidLinkError):
 @bp.get("/results")
 def results():
     ruleset, link = read_link()
-    document = result_document(evaluate(ruleset, link.answers))
-    changes = group_changes(ruleset, document["what_if"],
-                            lambda q, c: results_path(ruleset, {**link.answers, q: c}))
+    result = evaluate(ruleset, link.answers)
+    document = result_document(result)
+    parts = page_parts(ruleset)
+    state, fingerprint = result.state, ruleset.fingerprint
+    results_base = url_for("web.results") + "?"
+    query = parts.query(state, fingerprint)
+    change_url = url_for("web.questionnaire") + "?" + parts.query(state, None)
+
+    def changed_link(question_id: str, choice_id: str) -> str:
+        q = ruleset.question_index[question_id]
+        changed = state[:q] + (ruleset.choice_index[q][choice_id],) + state[q + 1:]
+        return results_base + parts.query(changed, fingerprint)
+
+    changes = group_changes(ruleset, document["what_if"], changed_link)
+    driving = {ruleset.criterion_index[row["criterion"]] for row in document["drivers"]}
+    labels = {option.id: option.label for option in ruleset.options}
     return render_template(
-        "results.html", doc=document, rules=ruleset,
-        stale=link.fingerprint is not None and link.fingerprint != ruleset.fingerprint,
-        share_url=share_url(ruleset, link.answers),
-        canonical=results_path(ruleset, link.answers),
-        change_url=url_for("web.questionnaire") + "?" + canonical_query(ruleset, link.answers, with_rules=False),
-        query=canonical_query(ruleset, link.answers),
+        "results.html", doc=document, labels=labels,
+        stale=link.fingerprint is not None and link.fingerprint != fingerprint,
+        share_url=request.host_url.rstrip("/") + results_base + query,
+        canonical=results_base + query,
+        change_url=change_url,
+        record_url=url_for("web.record") + "?" + query,
+        json_url=url_for("api.recommendation_from_query") + "?" + query,
+        rules_url=url_for("web.how_it_decides"),
+        accent=result.winner % 4,
+        bars=score_bars(ruleset, document),
+        drivers=[driver_card(ruleset, parts, row) for row in document["drivers"]],
+        against=[driver_card(ruleset, parts, row) for row in document["against"]],
         heavier=[group for group in changes if group["direction"] == "heavier"],
         lighter=[group for group in changes if group["direction"] == "lighter"],
+        open_questions=[ruleset.questions[ruleset.question_index[q]] for q in document["unanswered_could_change"]],
         robustness=[sensitivity_phrase(ruleset, entry) for entry in document["sensitivity"]],
         closeness_words=CLOSENESS_WORDS[document["closeness"]],
-        labels={option.id: option.label for option in ruleset.options},
+        table_head=parts.table_head[result.winner],
+        table_rows=Markup("").join(parts.table_rows[c][c in driving][result.winner]
+                                   for c in range(len(ruleset.criteria))),
+        answers_html=Markup("").join(parts.answer_rows[q][s] for q, s in enumerate(state)),
     )
+
+
+def score_bars(ruleset: RuleSet, document: dict) -> list[dict]:
+    """One bar per option on a shared axis that includes 0, so negative scores read as such."""
+    scores = [entry["score"] for entry in document["ranking"]]
+    low, high = min(0.0, *scores), max(0.0, *scores)
+    span = (high - low) or 1.0
+    return [{"label": entry["label"], "winner": entry["option"] == document["recommendation"],
+             "excluded": bool(entry["excluded"]), "accent": ruleset.option_index[entry["option"]] % 4,
+             "x": f"{(min(entry['score'], 0.0) - low) / span * 100:.2f}",
+             "width": f"{max(abs(entry['score']) / span * 100, 0.8):.2f}", "score": f"{entry['score']:g}"}
+            for entry in document["ranking"]]
+
+
+def driver_card(ruleset: RuleSet, parts, row: dict) -> dict:
+    return {"label": row["label"], "lead": row["lead"], "reasons": row["reasons"],
+            "texts_html": parts.row_texts[ruleset.criterion_index[row["criterion"]]]}
 
 
 @bp.get("/results.md")

@@ -1,0 +1,1382 @@
+"""The web layer through Flask's test client: pages, share links, the decision record, the JSON API, error pages,
+CSRF, security headers, the secret key and the configuration order.
+
+Expectations come from rules.yaml read as plain YAML (labels, texts, order) and from the pure core's result document;
+the pages are parsed into a small element tree, so a test looks at the element a reader would see.
+Hot reload and broken rules are in test_hot_reload.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import stat
+import time
+import warnings
+from datetime import datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import itsdangerous.timed
+import pytest
+import yaml
+
+from app import create_app
+from recommender import evaluate, load_rules, result_document
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+RULES_PATH = ROOT / "rules.yaml"
+SHIPPED = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
+SHIPPED_RULES = load_rules(RULES_PATH)
+FINGERPRINT = SHIPPED_RULES.fingerprint
+
+QUESTIONS = SHIPPED["questions"]
+QUESTION_ORDER = [q["id"] for q in QUESTIONS]
+QUESTION_TEXT = {q["id"]: q["text"] for q in QUESTIONS}
+CHOICES = {q["id"]: [c["id"] for c in q["choices"]] for q in QUESTIONS}
+CHOICE_LABELS = {(q["id"], c["id"]): c["label"] for q in QUESTIONS for c in q["choices"]}
+OPTION_ORDER = [o["id"] for o in SHIPPED["options"]]
+OPTION_LABELS = {o["id"]: o["label"] for o in SHIPPED["options"]}
+CRITERIA = SHIPPED["criteria"]
+MAX_BODY = 16 * 1024
+MAX_QUERY = 2048
+
+# What the results page says about how close the result is (explain.CLOSENESS_WORDS, capitalised, plus a full stop).
+CLOSENESS_TEXT = {"clear": "A clear choice.", "close": "A close call — read on.",
+                  "tie": "A tie, settled by simplicity."}
+
+# Answer sets that between them reach every option, every closeness, both kinds of "what would change it",
+# rows pulling the other way and ruled-out options (test_scenarios_cover_every_kind_of_result keeps them honest).
+SCENARIOS = {
+    "nothing answered": {},
+    "one container": {"services": "one"},
+    "docker, close call": {"networking": "ports"},
+    "compose, both directions, docker ruled out": {"hosts": "one", "availability": "none"},
+    "compose, close call with rows against": {"availability": "minutes", "networking": "ports"},
+    "compose, tie": {"tenants": "several"},
+    "kubernetes, close call": {"services": "few", "hosts": "many"},
+    "kubernetes, clear, nothing would change it": {"hosts": "many", "traffic": "spiky", "availability": "minutes",
+                                                   "networking": "advanced"},
+    "fully answered": {"services": "many", "hosts": "few", "traffic": "growing", "availability": "minutes",
+                       "networking": "internal", "storage": "volumes", "deployment": "file", "resources": "limits",
+                       "team_size": "medium", "expertise": "docker", "tenants": "several", "managed": "unavailable"},
+}
+SCENARIO_PARAMS = [pytest.param(answers, id=name) for name, answers in SCENARIOS.items()]
+
+# Text that must never reach a response body or header: tracebacks, the repo's path, versions, object reprs.
+LEAK_MARKER = "raised-by-the-test-route"
+LEAKS = ("Traceback", 'File "', str(ROOT), "site-packages", "Werkzeug/", "Python/", "object at 0x", LEAK_MARKER)
+
+
+# --- expectations ---------------------------------------------------------------------------------------------------
+
+def canonical(answers: dict[str, str], *, with_rules: bool = True) -> str:
+    """The canonical query, built here independently: answered questions in questionnaire order, then rules=."""
+    parts = [f"{q}={answers[q]}" for q in QUESTION_ORDER if answers.get(q)]
+    if with_rules:
+        parts.append(f"rules={FINGERPRINT}")
+    return "&".join(parts)
+
+
+def document_for(answers: dict[str, str]) -> dict:
+    """The core's result document as JSON would carry it."""
+    return json.loads(json.dumps(result_document(evaluate(SHIPPED_RULES, answers))))
+
+
+def _questions_in(when: dict):
+    for key, value in when.items():
+        if key in ("any", "all"):
+            for part in value:
+                yield from _questions_in(part)
+        elif key == "not":
+            yield from _questions_in(value)
+        else:
+            yield key
+
+
+def _informs() -> dict[str, list[str]]:
+    """Per question, the labels of the rows whose rules read it, in table order (read from the YAML)."""
+    rows_of: dict[str, set[str]] = {q: set() for q in QUESTION_ORDER}
+    for rule in SHIPPED["rules"]:
+        for question in _questions_in(rule["when"]):
+            rows_of[question].add(rule["criterion"])
+    return {q: [c["label"] for c in CRITERIA if c["id"] in rows] for q, rows in rows_of.items()}
+
+
+INFORMS = _informs()
+
+
+# --- a small element tree -------------------------------------------------------------------------------------------
+
+VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"])
+
+
+class Node:
+    def __init__(self, tag: str, attrs=(), parent: Node | None = None):
+        self.tag = tag
+        self.attr_list = list(attrs)
+        self.attrs = {name: ("" if value is None else value) for name, value in self.attr_list}
+        self.parent = parent
+        self.children: list[Node | str] = []
+
+    def __repr__(self) -> str:
+        return f"<{self.tag} {self.attrs}>"
+
+    @property
+    def classes(self) -> list[str]:
+        return self.attrs.get("class", "").split()
+
+    @property
+    def text(self) -> str:
+        parts: list[str] = []
+
+        def walk(node: Node) -> None:
+            for child in node.children:
+                if isinstance(child, str):
+                    parts.append(child)
+                else:
+                    walk(child)
+        walk(self)
+        return " ".join("".join(parts).split())
+
+    def iter(self):
+        for child in self.children:
+            if isinstance(child, Node):
+                yield child
+                yield from child.iter()
+
+    def find_all(self, tag: str | None = None, cls: str | None = None, attrs: dict | None = None, **kw) -> list[Node]:
+        wanted = {**(attrs or {}), **kw}
+        return [node for node in self.iter()
+                if (tag is None or node.tag == tag) and (cls is None or cls in node.classes)
+                and all(node.attrs.get(name) == value for name, value in wanted.items())]
+
+    def find(self, tag: str | None = None, cls: str | None = None, attrs: dict | None = None, **kw) -> Node:
+        found = self.find_all(tag, cls, attrs, **kw)
+        assert found, f"no <{tag or '*'}> with class={cls} {attrs or ''} {kw} in {self!r}"
+        return found[0]
+
+    def next_element(self) -> Node:
+        siblings = [child for child in self.parent.children if isinstance(child, Node)]
+        return siblings[siblings.index(self) + 1]
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document")
+        self.current = self.root
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, attrs, self.current)
+        self.current.children.append(node)
+        if tag not in VOID:
+            self.current = node
+
+    def handle_startendtag(self, tag, attrs):
+        self.current.children.append(Node(tag, attrs, self.current))
+
+    def handle_endtag(self, tag):
+        node = self.current
+        while node is not self.root and node.tag != tag:
+            node = node.parent
+        if node is not self.root:
+            self.current = node.parent
+
+    def handle_data(self, data):
+        self.current.children.append(data)
+
+
+def parse(html: str) -> Node:
+    builder = _TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    return builder.root
+
+
+def page(response, status: int = 200) -> Node:
+    assert response.status_code == status, response.get_data(as_text=True)[:2000]
+    assert response.mimetype == "text/html"
+    return parse(response.get_data(as_text=True))
+
+
+def assert_layout(doc: Node) -> None:
+    """The site's layout: title, stylesheet, header with the way back, main, footer."""
+    assert doc.find("title").text.endswith("— Dockwise")
+    assert doc.find("link", rel="stylesheet").attrs["href"] == "/static/style.css"
+    header = doc.find("header", cls="site")
+    assert header.find("a", cls="brand").attrs["href"] == "/"
+    assert {a.attrs["href"] for a in header.find("nav").find_all("a")} == {"/", "/rules"}
+    assert doc.find("main", id="main").find("h1").text
+    doc.find("footer", cls="site")
+
+
+def checked(doc: Node) -> dict[str, list[str]]:
+    """The checked radio values, per group."""
+    groups: dict[str, list[str]] = {}
+    for radio in doc.find_all("input", type="radio"):
+        if "checked" in radio.attrs:
+            groups.setdefault(radio.attrs["name"], []).append(radio.attrs["value"])
+    return groups
+
+
+def assert_checked(doc: Node, answers: dict[str, str], *, skip=()) -> None:
+    """Every question shows exactly the given answer checked, or "Not sure" ("") when it has none."""
+    groups = checked(doc)
+    for question in QUESTION_ORDER:
+        if question not in skip:
+            assert groups.get(question) == [answers.get(question, "")], question
+
+
+def alert_items(doc: Node) -> list[str]:
+    return [item.text for item in doc.find("div", attrs={"role": "alert"}).find_all("li")]
+
+
+def csrf_token_of(doc: Node) -> str:
+    return doc.find("input", attrs={"name": "csrf_token", "type": "hidden"}).attrs["value"]
+
+
+def session_cookie(response) -> dict[str, str | bool]:
+    """The session's Set-Cookie header as {attribute (lower case): value or True}."""
+    headers = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")]
+    assert len(headers) == 1, response.headers.getlist("Set-Cookie")
+    attributes: dict[str, str | bool] = {}
+    for part in headers[0].split(";")[1:]:
+        name, sep, value = part.strip().partition("=")
+        attributes[name.lower()] = value if sep else True
+    return attributes
+
+
+# --- fixtures -------------------------------------------------------------------------------------------------------
+
+def _boom():
+    raise RuntimeError(f"{LEAK_MARKER} in {ROOT}/secret/place.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_dockwise_environment():
+    """A DOCKWISE_* variable in the developer's shell must not change what these tests see."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("DOCKWISE_"):
+                patch.delenv(name)
+        yield
+
+
+def build_app(instance: Path, **config):
+    """create_app with the shipped rules, an instance folder of its own, CSRF off unless asked, and test-only
+    routes /boom and /api/boom that raise (registered before the first request)."""
+    settings = {"TESTING": True, "RULES_PATH": str(RULES_PATH), "INSTANCE_PATH": str(instance),
+                "WTF_CSRF_ENABLED": False, **config}
+    application = create_app(settings)
+    application.add_url_rule("/boom", "boom", _boom)
+    application.add_url_rule("/api/boom", "api_boom", _boom)
+    return application
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """An app with settings of the test's own (see build_app)."""
+    return lambda **config: build_app(tmp_path / "instance", **config)
+
+
+# The apps are shared by the module's tests (each test gets a client, so no cookie is shared): nothing in them
+# changes while serving, and building the page "How Dockwise decides" once per app keeps the run short.
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """This module's app: CSRF off, so form tests post answers alone (the CSRF tests use `csrf_client`)."""
+    return build_app(tmp_path_factory.mktemp("instance"))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def csrf_app(tmp_path_factory):
+    return build_app(tmp_path_factory.mktemp("instance"), WTF_CSRF_ENABLED=True)
+
+
+@pytest.fixture
+def csrf_client(csrf_app):
+    return csrf_app.test_client()
+
+
+def test_scenarios_cover_every_kind_of_result():
+    documents = [document_for(answers) for answers in SCENARIOS.values()]
+    assert {d["recommendation"] for d in documents} == set(OPTION_ORDER)
+    assert {d["closeness"] for d in documents} == {"clear", "close", "tie"}
+    assert {w["direction"] for d in documents for w in d["what_if"]} == {"heavier", "lighter"}
+    assert any(d["against"] for d in documents)
+    assert any(d["excluded"] for d in documents)
+    assert any(not d["what_if"] for d in documents)
+    assert len(QUESTION_ORDER) == 12
+
+
+# --- the questionnaire ----------------------------------------------------------------------------------------------
+
+def test_questionnaire_has_a_fieldset_per_question_with_not_sure_checked(client):
+    doc = page(client.get("/"))
+    assert_layout(doc)
+    form = doc.find("form", cls="questionnaire")
+    assert form.attrs["method"] == "post"
+    assert form.attrs["action"] == "/"
+    fieldsets = form.find_all("fieldset")
+    assert [f.attrs["id"] for f in fieldsets] == [f"q-{q}" for q in QUESTION_ORDER]
+    for fieldset, question in zip(fieldsets, QUESTIONS, strict=True):
+        qid = question["id"]
+        assert fieldset.find("legend").text == question["text"]
+        radios = fieldset.find_all("input", type="radio")
+        assert [(r.attrs["name"], r.attrs["value"]) for r in radios] == [(qid, "")] + [(qid, c) for c in CHOICES[qid]]
+        assert [label.text for label in fieldset.find_all("label")] == \
+            ["Not sure"] + [CHOICE_LABELS[(qid, c)] for c in CHOICES[qid]]
+        assert [r.attrs["value"] for r in radios if "checked" in r.attrs] == [""]
+        help_text = fieldset.find("p", cls="help")
+        assert help_text.attrs["id"] in fieldset.attrs["aria-describedby"].split()
+        assert help_text.text.startswith(" ".join(question["help"].split()))
+        assert INFORMS[qid], f"{qid} informs no row"
+        assert help_text.find("span", cls="informs").text == "Informs: " + ", ".join(INFORMS[qid]) + "."
+        assert not fieldset.find_all(cls="field-error")
+    assert form.find("button", type="submit").text == "Recommend"
+    assert not doc.find_all("div", attrs={"role": "alert"})
+
+
+@pytest.mark.parametrize(("query", "answers"), [
+    pytest.param("services=few&hosts=one", {"services": "few", "hosts": "one"}, id="two answers"),
+    pytest.param("hosts=one&services=few", {"services": "few", "hosts": "one"}, id="any order"),
+    pytest.param("managed=unavailable&team_size=large&rules=deadbeef&utm_source=x",
+                 {"managed": "unavailable", "team_size": "large"}, id="rules and tracking tags ignored"),
+    pytest.param("services=lots&hosts=", {"services": "lots"}, id="empty is not sure"),
+    pytest.param(canonical(SCENARIOS["fully answered"]), SCENARIOS["fully answered"], id="fully answered"),
+])
+def test_questionnaire_is_prefilled_from_the_query(client, query, answers):
+    doc = page(client.get("/?" + query))
+    assert_checked(doc, answers)
+
+
+def test_the_questionnaire_form_uses_no_deprecated_api(client):
+    # Under `pytest -W error` a deprecation would turn every form page into a 500, so none may be raised at all.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client.get("/?services=few")
+        client.post("/", data={"services": "few"})
+        client.post("/", data={"services": "bad"})
+        client.get("/results?services=bad")
+    assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []
+
+
+def test_posting_the_questionnaire_in_question_order_redirects_to_the_results(client):
+    answers = {"services": "few", "hosts": "one"}
+    response = client.post("/", data={q: answers.get(q, "") for q in QUESTION_ORDER})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/results?services=few&hosts=one&rules={FINGERPRINT}"
+
+
+@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+def test_posting_answers_redirects_to_the_canonical_results_link(client, answers):
+    # Posted in reverse questionnaire order, with "Not sure" for the rest and a stray field.
+    posted = {q: answers.get(q, "") for q in reversed(QUESTION_ORDER)} | {"utm_source": "x"}
+    response = client.post("/", data=posted)
+    assert response.status_code == 303
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/results"
+    assert location.query == canonical(answers)
+    result = page(client.get(response.headers["Location"]))
+    assert result.find("h1", id="answer-title").text == OPTION_LABELS[document_for(answers)["recommendation"]]
+
+
+def test_posting_only_some_questions_counts_the_rest_as_not_sure(client):
+    response = client.post("/", data={"tenants": "many"})
+    assert response.status_code == 303
+    assert urlsplit(response.headers["Location"]).query == canonical({"tenants": "many"})
+
+
+@pytest.mark.parametrize("bad", [
+    pytest.param({"services": "several"}, id="first question"),
+    pytest.param({"managed": "maybe"}, id="last question"),
+    pytest.param({"services": "x", "tenants": "<script>alert(1)</script>"}, id="two questions"),
+])
+def test_posting_an_unknown_choice_shows_the_error_beside_it_and_keeps_the_other_answers(client, bad):
+    kept = {"hosts": "few", "traffic": "spiky", "expertise": "docker", "managed": "available"}
+    kept = {q: c for q, c in kept.items() if q not in bad}
+    doc = page(client.post("/", data=dict.fromkeys(QUESTION_ORDER, "") | kept | bad), 400)
+    assert_layout(doc)
+    items = alert_items(doc)
+    assert len(items) == len(bad)
+    for question in bad:
+        assert any(QUESTION_TEXT[question] in item for item in items), items
+    for question in QUESTION_ORDER:
+        fieldset = doc.find("fieldset", id=f"q-{question}")
+        errors = fieldset.find_all("p", cls="field-error")
+        if question in bad:
+            assert "invalid" in fieldset.classes
+            assert len(errors) == 1
+            assert errors[0].attrs["id"] in fieldset.attrs["aria-describedby"].split()
+        else:
+            assert "invalid" not in fieldset.classes
+            assert not errors
+    assert_checked(doc, kept, skip=bad)
+    for question in bad:  # the bad value is not passed off as a choice
+        assert checked(doc).get(question, [""]) == [""]
+    form = doc.find("form", cls="questionnaire")
+    assert form.attrs["action"] == "/"
+
+
+# --- the results page -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+def test_results_page_shows_the_recommendation_scores_drivers_table_and_answers(client, answers):
+    expected = document_for(answers)
+    doc = page(client.get("/results?" + canonical(answers)))
+    assert_layout(doc)
+    label = OPTION_LABELS[expected["recommendation"]]
+
+    # The headline: recommendation and closeness.
+    answer = doc.find("section", id="answer")
+    assert answer.find("h1").text == label
+    assert doc.find("title").text == f"{label} recommended — Dockwise"
+    closeness = answer.find("p", cls="closeness").text
+    assert closeness.startswith(CLOSENESS_TEXT[expected["closeness"]])
+    if expected["closeness"] != "clear" and expected["runner_up"]:
+        assert OPTION_LABELS[expected["runner_up"]] in closeness
+    if expected["why"]:
+        assert answer.find("p", cls="why").text == " ".join(expected["why"].split())
+    assert [p.text for p in answer.find_all("p", cls="note")] == expected["notes"]
+
+    # Every option's score, best first; the winner and ruled-out options marked.
+    rows = doc.find("ul", cls="bars").find_all("li")
+    assert len(rows) == len(OPTION_ORDER)
+    for row, entry in zip(rows, expected["ranking"], strict=True):
+        assert row.find("span", cls="bar-label").text.startswith(OPTION_LABELS[entry["option"]])
+        assert row.find("span", cls="bar-value").text == f"{entry['score']:g} points"
+        assert ("winner" in row.classes) == (entry["option"] == expected["recommendation"])
+        assert ("excluded" in row.classes) == bool(entry["excluded"])
+
+    # Drivers (h3) and rows against (h4), with their reasons.
+    drivers = doc.find("section", attrs={"aria-labelledby": "drivers-title"})
+    for heading, rows_expected in (("h3", expected["drivers"]), ("h4", expected["against"])):
+        articles = [a for a in drivers.find_all("article", cls="driver") if a.find_all(heading)]
+        assert len(articles) == len(rows_expected)
+        for article, row in zip(articles, rows_expected, strict=True):
+            title = article.find(heading).text
+            assert title.startswith(row["label"])
+            assert f"{row['lead']:+g} to the lead" in title
+            reasons = [li.text for li in article.find("ul").find_all("li")]
+            assert reasons == [" ".join(r.split()) for r in row["reasons"]]
+
+    # The full comparison table, the winner's column and the driving rows marked.
+    table = doc.find("table", cls="comparison")
+    head = table.find("thead").find_all("th")
+    assert [th.text for th in head] == ["Row"] + [
+        OPTION_LABELS[o] + (" recommended" if o == expected["recommendation"] else "") for o in OPTION_ORDER]
+    body = table.find("tbody").find_all("tr")
+    assert len(body) == len(CRITERIA) == 12
+    driving = {row["criterion"] for row in expected["drivers"]}
+    for tr, criterion in zip(body, CRITERIA, strict=True):
+        assert tr.find("th").text.removesuffix(" drove it") == criterion["label"]
+        assert ("driving" in tr.classes) == (criterion["id"] in driving)
+        assert [td.text for td in tr.find_all("td")] == [" ".join(criterion["texts"].get(o, "—").split())
+                                                         for o in OPTION_ORDER]
+
+    # The answers, every question in order, "Not sure" for the rest.
+    dl = doc.find("dl", cls="answers")
+    assert [dt.text for dt in dl.find_all("dt")] == [QUESTION_TEXT[q] for q in QUESTION_ORDER]
+    assert [dd.text for dd in dl.find_all("dd")] == [
+        CHOICE_LABELS[(q, answers[q])] if q in answers else "Not sure" for q in QUESTION_ORDER]
+
+    # Rules version in the footer.
+    assert FINGERPRINT in doc.find("footer").text
+
+
+@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+def test_results_page_links_change_record_json_and_share_url(client, answers):
+    doc = page(client.get("/results?" + canonical(answers)))
+    share = "http://localhost/results?" + canonical(answers)
+    assert doc.find("link", rel="canonical").attrs["href"] == "/results?" + canonical(answers)
+    field = doc.find("input", id="share-link")
+    assert field.attrs["value"] == share
+    assert "readonly" in field.attrs
+    assert doc.find("p", cls="print-url").text == f"Share link: {share}"
+
+    actions = {a.text: a.attrs["href"] for a in doc.find("p", cls="actions").find_all("a")}
+    assert actions["Download decision record"] == "/results.md?" + canonical(answers)
+    assert actions["JSON"] == "/api/recommendations?" + canonical(answers)
+    change = urlsplit(actions["Change answers"])
+    assert change.path == "/"
+    assert parse_qsl(change.query) == parse_qsl(canonical(answers, with_rules=False))
+    assert doc.find("a", cls="button").attrs["href"] == actions["Change answers"]
+
+    assert_checked(page(client.get(actions["Change answers"])), answers)
+    record = client.get(actions["Download decision record"])
+    assert record.status_code == 200
+    assert record.mimetype == "text/markdown"
+    api = client.get(actions["JSON"])
+    assert api.status_code == 200
+    assert api.get_json()["recommendation"] == document_for(answers)["recommendation"]
+
+
+WHAT_IF_PARAMS = [param for param in SCENARIO_PARAMS if document_for(param.values[0])["what_if"]]
+
+
+@pytest.mark.parametrize("answers", WHAT_IF_PARAMS)
+def test_what_would_change_it_links_are_canonical_and_show_what_they_promise(client, answers):
+    expected = document_for(answers)
+    current = OPTION_ORDER.index(expected["recommendation"])
+    doc = page(client.get("/results?" + canonical(answers)))
+    section = doc.find("section", attrs={"aria-labelledby": "change-title"})
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for heading in section.find_all("h3"):
+        if heading.text.startswith("Revisit this when"):
+            direction = "heavier"
+        elif heading.text.startswith("You could simplify if"):
+            direction = "lighter"
+        else:
+            continue
+        listing = heading.next_element()
+        assert listing.tag == "ul"
+        for item in listing.find_all("li"):
+            promised = item.text.rpartition(" → ")[2]
+            assert promised in OPTION_LABELS.values()
+            # "Revisit" leads to a heavier option than today's, "simplify" to a lighter one.
+            moved = next(o for o in OPTION_ORDER if OPTION_LABELS[o] == promised)
+            assert (OPTION_ORDER.index(moved) > current) == (direction == "heavier")
+            for link in item.find_all("a"):
+                target, _, fragment = link.attrs["href"].partition("#")
+                assert fragment == "answer"
+                url = urlsplit(target)
+                assert url.path == "/results"
+                changed = {q: c for q, c in parse_qsl(url.query) if q != "rules"}
+                assert url.query == canonical(changed)
+                difference = {q: c for q, c in changed.items() if answers.get(q) != c}
+                assert len(difference) == 1
+                assert set(changed) == set(answers) | set(difference)
+                (question, choice), = difference.items()
+                assert link.text == CHOICE_LABELS[(question, choice)]
+                assert item.text.startswith(QUESTION_TEXT[question])
+                found[(question, choice)] = (direction, promised)
+                target_page = page(client.get(target))
+                assert target_page.find("h1", id="answer-title").text == promised
+    assert found == {(w["question"], w["choice"]): (w["direction"], OPTION_LABELS[w["recommendation"]])
+                     for w in expected["what_if"]}
+
+
+def test_results_without_any_change_say_so(client):
+    answers = SCENARIOS["kubernetes, clear, nothing would change it"]
+    section = page(client.get("/results?" + canonical(answers))).find(
+        "section", attrs={"aria-labelledby": "change-title"})
+    assert "No single changed answer would change this recommendation." in section.text
+    assert not section.find_all("ul", cls="changes")
+
+
+@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+def test_unanswered_questions_that_could_change_it_link_to_the_questionnaire(client, answers):
+    expected = document_for(answers)
+    doc = page(client.get("/results?" + canonical(answers)))
+    section = doc.find("section", attrs={"aria-labelledby": "change-title"})
+    links = [a for a in section.find_all("a") if "#q-" in a.attrs["href"]]
+    assert [a.attrs["href"].rpartition("#q-")[2] for a in links] == expected["unanswered_could_change"]
+    for link in links:
+        target, _, fragment = link.attrs["href"].partition("#")
+        assert link.text == QUESTION_TEXT[fragment.removeprefix("q-")]
+        questionnaire = page(client.get(target))
+        questionnaire.find("fieldset", id=fragment)
+        assert_checked(questionnaire, answers)
+
+
+@pytest.mark.parametrize(("suffix", "stale"), [
+    pytest.param("&rules=deadbeef", True, id="other rules"),
+    pytest.param(f"&rules={FINGERPRINT}", False, id="current rules"),
+    pytest.param("", False, id="no rules parameter"),
+])
+def test_a_link_made_under_other_rules_says_the_rules_changed(client, suffix, stale):
+    answers = {"services": "few", "hosts": "one"}
+    doc = page(client.get("/results?" + canonical(answers, with_rules=False) + suffix))
+    notices = [n for n in doc.find_all("div", cls="notice") if "rules have changed" in n.text]
+    assert len(notices) == (1 if stale else 0)
+    # Either way the result uses today's rules and the share link names them.
+    assert doc.find("h1", id="answer-title").text == OPTION_LABELS[document_for(answers)["recommendation"]]
+    assert doc.find("input", id="share-link").attrs["value"].endswith(f"rules={FINGERPRINT}")
+
+
+INVALID_LINKS = [
+    # (query, {bad question: words its message must contain}, the valid answers the questionnaire keeps)
+    pytest.param("services=several&hosts=one", {"services": ["several"]}, {"hosts": "one"}, id="unknown choice"),
+    pytest.param("services=few&hosts=one&services=many", {"services": ["few", "many"]}, {"hosts": "one"},
+                 id="twice with different values"),
+    pytest.param("services=x&hosts=y&traffic=spiky&rules=deadbeef", {"services": ["x"], "hosts": ["y"]},
+                 {"traffic": "spiky"}, id="two bad questions"),
+    pytest.param("managed=Available&tenants=one&utm_source=x", {"managed": ["Available", "available"]},
+                 {"tenants": "one"}, id="wrong case with a hint"),
+]
+
+
+@pytest.mark.parametrize("path", ["/results", "/results.md"])
+@pytest.mark.parametrize(("query", "bad", "valid"), INVALID_LINKS)
+def test_an_invalid_link_names_each_bad_parameter_and_offers_the_prefilled_questionnaire(client, path, query, bad,
+                                                                                          valid):
+    doc = page(client.get(f"{path}?{query}"), 400)
+    assert_layout(doc)
+    items = alert_items(doc)
+    assert len(items) == len(bad)
+    for question, words in bad.items():
+        assert any(f"'{question}'" in item and all(f"'{w}'" in item for w in words) for item in items), items
+        assert "invalid" in doc.find("fieldset", id=f"q-{question}").classes
+    assert doc.find("form", cls="questionnaire").attrs["action"] == "/"
+    assert_checked(doc, valid)
+
+
+@pytest.mark.parametrize("path", ["/results", "/results.md"])
+def test_an_over_long_link_is_refused_with_the_questionnaire(client, path):
+    query = canonical({"services": "few"}) + "&utm_source=" + "x" * MAX_QUERY
+    doc = page(client.get(f"{path}?{query}"), 400)
+    assert any(str(MAX_QUERY) in item for item in alert_items(doc))
+    assert doc.find("form", cls="questionnaire").attrs["action"] == "/"
+
+
+def test_an_over_long_link_still_offers_the_valid_answers_it_carries(client):
+    # A mail client or tracker can make a good link too long; the answers in it should not be thrown away.
+    answers = {"services": "few", "hosts": "one"}
+    doc = page(client.get("/results?" + canonical(answers) + "&utm_source=" + "x" * MAX_QUERY), 400)
+    assert_checked(doc, answers)
+
+
+@pytest.mark.parametrize(("length", "status"), [(MAX_QUERY, 200), (MAX_QUERY + 1, 400)])
+def test_the_link_length_limit_is_2048_bytes(client, length, status):
+    query = canonical({"services": "few"}) + "&utm_source="
+    query += "x" * (length - len(query))
+    assert len(query) == length
+    assert client.get("/results?" + query).status_code == status
+
+
+@pytest.mark.parametrize(("query", "answers"), [
+    pytest.param("utm_source=x&services=few", {"services": "few"}, id="tracking tag"),
+    pytest.param("services=few&fbclid=abc&hosts=one&ref=mail", {"services": "few", "hosts": "one"}, id="several tags"),
+    pytest.param("services=few&services=few", {"services": "few"}, id="same value twice"),
+    pytest.param("hosts=one&services=few", {"services": "few", "hosts": "one"}, id="any order"),
+    pytest.param("services=few&hosts=", {"services": "few"}, id="empty value"),
+])
+def test_harmless_link_variations_show_the_result_with_a_canonical_share_link(client, query, answers):
+    doc = page(client.get("/results?" + query))
+    assert doc.find("h1", id="answer-title").text == OPTION_LABELS[document_for(answers)["recommendation"]]
+    assert doc.find("input", id="share-link").attrs["value"] == "http://localhost/results?" + canonical(answers)
+
+
+# --- the decision record --------------------------------------------------------------------------------------------
+
+MADR_HEADINGS = ["## Context and Problem Statement", "## Decision Drivers", "## Considered Options",
+                 "## Decision Outcome", "### Consequences"]
+
+
+@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+def test_decision_record_is_a_madr_markdown_download(client, answers):
+    expected = document_for(answers)
+    response = client.get("/results.md?" + canonical(answers))
+    assert response.status_code == 200
+    assert response.mimetype == "text/markdown"
+    assert response.headers["Content-Disposition"] == \
+        f'attachment; filename="dockwise-{expected["recommendation"]}.md"'
+    lines = response.get_data(as_text=True).splitlines()
+    label = OPTION_LABELS[expected["recommendation"]]
+    assert lines[0].startswith("# ")
+    assert label in lines[0]
+    headings = [line for line in lines if line.startswith(("## ", "### "))]
+    assert [h for h in headings if h in MADR_HEADINGS] == MADR_HEADINGS
+
+    def section(title: str) -> list[str]:
+        start = lines.index(title) + 1
+        end = next((i for i in range(start, len(lines)) if lines[i].startswith("#")), len(lines))
+        return lines[start:end]
+
+    context = section("## Context and Problem Statement")
+    for question, choice in answers.items():
+        assert f"* {QUESTION_TEXT[question]} **{CHOICE_LABELS[(question, choice)]}**" in context
+    drivers = "\n".join(section("## Decision Drivers"))
+    for row in expected["drivers"] + expected["against"]:
+        assert f"**{row['label']}**" in drivers
+    options = [line for line in section("## Considered Options") if line.startswith("* ")]
+    assert [line.partition(" — ruled out")[0] for line in options] == [
+        f"* {OPTION_LABELS[e['option']]} — score {e['score']:g}" for e in expected["ranking"]]
+    assert f'Chosen option: "{label}"' in "\n".join(section("## Decision Outcome"))
+    consequences = section("### Consequences")
+    directions = {w["direction"] for w in expected["what_if"]}
+    assert ("Revisit this when:" in consequences) == ("heavier" in directions)
+    assert ("You could simplify if:" in consequences) == ("lighter" in directions)
+    assert f"http://localhost/results?{canonical(answers)}" in response.get_data(as_text=True)
+
+
+# --- how Dockwise decides, health -----------------------------------------------------------------------------------
+
+def test_rules_page_shows_criteria_weights_questions_and_rules_by_row(client):
+    doc = page(client.get("/rules"))
+    assert_layout(doc)
+    main = doc.find("main")
+    assert main.find("h1").text == "How Dockwise decides"
+    assert FINGERPRINT in main.text
+    rules_of = {c["id"]: [r for r in SHIPPED["rules"] if r["criterion"] == c["id"]] for c in CRITERIA}
+
+    weights_table = next(t for t in main.find_all("table")
+                         if [th.text for th in t.find("thead").find_all("th")] == ["Row", "Weight", "Rules"])
+    weights = weights_table.find("tbody").find_all("tr")
+    assert [(tr.find("th").text, *(td.text for td in tr.find_all("td"))) for tr in weights] == [
+        (c["label"], f"{c['weight']:g}", str(len(rules_of[c["id"]]))) for c in CRITERIA]
+    assert any(c["weight"] != 1 for c in CRITERIA)
+
+    questions = [li for li in main.find("ol").children if isinstance(li, Node) and li.tag == "li"]
+    assert len(questions) == len(QUESTIONS)
+    for item, question in zip(questions, QUESTIONS, strict=True):
+        assert item.find("strong").text == question["text"]
+        assert [code.text for code in item.find_all("code")] == [question["id"], *CHOICES[question["id"]]]
+
+    for criterion in CRITERIA:
+        row = main.find("section", attrs={"aria-labelledby": f"row-{criterion['id']}"})
+        title = row.find("h3", id=f"row-{criterion['id']}").text
+        assert title == f"{criterion['label']} weight {criterion['weight']:g}"
+        items = row.find_all("li")
+        because = [" ".join(r["because"].split()) for r in rules_of[criterion["id"]]]
+        assert [li.find("p").text for li in items] == because
+        assert [li.find("code").text for li in items] == [r["id"] for r in rules_of[criterion["id"]]]
+
+
+def test_healthz_reports_the_rules(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    health = response.get_json()
+    assert set(health) == {"status", "rules_fingerprint", "rules_loaded_at", "rules_error"}
+    assert health["status"] == "ok"
+    assert health["rules_fingerprint"] == FINGERPRINT
+    assert health["rules_error"] is None
+    loaded = datetime.fromisoformat(health["rules_loaded_at"])
+    assert loaded.tzinfo is not None
+    assert abs(time.time() - loaded.timestamp()) < 600
+
+
+# --- error pages ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/nope", "/results/", "/rules/criteria", "/static/nope.css", "/index.html",
+                                  "/api"])
+def test_unknown_page_is_a_404_in_the_site_layout_with_a_way_back(client, path):
+    doc = page(client.get(path), 404)
+    assert_layout(doc)
+    main = doc.find("main")
+    assert main.find("h1").text == "Not Found"
+    assert doc.find("title").text == "404 Not Found — Dockwise"
+    assert "/" in {a.attrs["href"] for a in main.find_all("a")}
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("DELETE", "/", {"GET", "HEAD", "OPTIONS", "POST"}),
+    ("PUT", "/", {"GET", "HEAD", "OPTIONS", "POST"}),
+    ("POST", "/results", {"GET", "HEAD", "OPTIONS"}),
+    ("DELETE", "/results.md", {"GET", "HEAD", "OPTIONS"}),
+    ("POST", "/rules", {"GET", "HEAD", "OPTIONS"}),
+    ("POST", "/healthz", {"GET", "HEAD", "OPTIONS"}),
+])
+def test_wrong_method_is_a_405_page_with_allow(client, method, path, allowed):
+    response = client.open(path, method=method)
+    doc = page(response, 405)
+    assert_layout(doc)
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
+    assert doc.find("main").find("h1").text == "Method Not Allowed"
+    assert "GET" in doc.find("main").text
+
+
+@pytest.mark.parametrize("csrf", [False, True], ids=["csrf off", "csrf on"])
+def test_a_form_post_over_16_kib_is_a_413_page(make_app, csrf):
+    client = make_app(WTF_CSRF_ENABLED=csrf).test_client()
+    client.get("/")
+    doc = page(client.post("/", data={"services": "few", "padding": "x" * MAX_BODY}), 413)
+    assert_layout(doc)
+    assert doc.find("main").find("h1").text == "Request Entity Too Large"
+    assert "16 KiB" in doc.find("main").text
+
+
+@pytest.mark.parametrize(("size", "status"), [(MAX_BODY, 303), (MAX_BODY + 1, 413)])
+def test_the_body_limit_is_16_kib(client, size, status):
+    body = "services=few&padding="
+    body += "x" * (size - len(body))
+    response = client.post("/", data=body.encode(), content_type="application/x-www-form-urlencoded")
+    assert response.status_code == status
+
+
+def test_an_unexpected_error_is_a_500_page_without_details(client, caplog):
+    response = client.get("/boom")
+    doc = page(response, 500)
+    assert_layout(doc)
+    assert doc.find("main").find("h1").text == "Internal Server Error"
+    assert doc.find("title").text == "500 Internal Server Error — Dockwise"
+    assert "try again" in doc.find("main").text
+    body = response.get_data(as_text=True)
+    for leak in LEAKS:
+        assert leak not in body
+    # The details go to the log instead.
+    logged = [r for r in caplog.records if r.name == "dockwise.web" and "/boom" in r.getMessage()]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
+
+
+# --- security headers, leaks and inline code, on every kind of response ---------------------------------------------
+
+RESPONSES = [
+    # (id, app kind, method, path, request keyword arguments, status)
+    ("questionnaire", "plain", "GET", "/", {}, 200),
+    ("prefilled", "plain", "GET", "/?services=few&hosts=one", {}, 200),
+    ("results", "plain", "GET", "/results?" + canonical(SCENARIOS["fully answered"]), {}, 200),
+    ("stale results", "plain", "GET", "/results?services=one&rules=deadbeef", {}, 200),
+    ("decision record", "plain", "GET", "/results.md?services=few", {}, 200),
+    ("rules", "plain", "GET", "/rules", {}, 200),
+    ("healthz", "plain", "GET", "/healthz", {}, 200),
+    ("stylesheet", "plain", "GET", "/static/style.css", {}, 200),
+    ("script", "plain", "GET", "/static/copy.js", {}, 200),
+    ("favicon", "plain", "GET", "/favicon.ico", {}, 301),
+    ("post", "plain", "POST", "/", {"data": {"services": "few"}}, 303),
+    ("post invalid", "plain", "POST", "/", {"data": {"services": "bad"}}, 400),
+    ("invalid link", "plain", "GET", "/results?services=bad", {}, 400),
+    ("not found", "plain", "GET", "/nope", {}, 404),
+    ("method", "plain", "DELETE", "/", {}, 405),
+    ("too large", "plain", "POST", "/", {"data": {"padding": "x" * MAX_BODY}}, 413),
+    ("error", "plain", "GET", "/boom", {}, 500),
+    ("csrf failure", "csrf", "POST", "/", {"data": {"services": "few"}}, 400),
+    ("csrf questionnaire", "csrf", "GET", "/", {}, 200),
+    ("api questions", "plain", "GET", "/api/questions", {}, 200),
+    ("api post", "plain", "POST", "/api/recommendations", {"json": {"answers": {"services": "few"}}}, 200),
+    ("api get", "plain", "GET", "/api/recommendations?services=few", {}, 200),
+    ("api bad answers", "plain", "POST", "/api/recommendations", {"json": {"answers": {"services": "x"}}}, 400),
+    ("api bad json", "plain", "POST", "/api/recommendations",
+     {"data": "{not json", "content_type": "application/json"}, 400),
+    ("api not json", "plain", "POST", "/api/recommendations", {"data": "services=few"}, 415),
+    ("api too large", "plain", "POST", "/api/recommendations",
+     {"json": {"answers": {}, "padding": "x" * MAX_BODY}}, 413),
+    ("api method", "plain", "PUT", "/api/recommendations", {}, 405),
+    ("api not found", "plain", "GET", "/api/nope", {}, 404),
+    ("api error", "plain", "GET", "/api/boom", {}, 500),
+    ("api csrf exempt", "csrf", "POST", "/api/recommendations", {"json": {"answers": {}}}, 200),
+]
+RESPONSE_PARAMS = [pytest.param(*case[1:], id=case[0]) for case in RESPONSES]
+HTML_RESPONSE_PARAMS = [param for param in RESPONSE_PARAMS
+                        if not param.values[2].startswith(("/api/", "/static/", "/healthz", "/results.md",
+                                                           "/favicon"))]
+
+
+@pytest.fixture(scope="module")
+def apps(app, csrf_app):
+    return {"plain": app, "csrf": csrf_app}
+
+
+def _respond(apps, kind, method, path, kwargs, status, **extra):
+    client = apps[kind].test_client()
+    response = client.open(path, method=method, buffered=True, **kwargs, **extra)  # buffered: files get closed
+    assert response.status_code == status, response.get_data(as_text=True)[:1000]
+    return response
+
+
+def csp_directives(response) -> dict[str, list[str]]:
+    policy = response.headers["Content-Security-Policy"]
+    directives = {}
+    for part in policy.split(";"):
+        name, *sources = part.split()
+        assert name not in directives, f"{name} twice"
+        directives[name] = sources
+    return directives
+
+
+def assert_security_headers(response) -> None:
+    csp = csp_directives(response)
+    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+    assert "'unsafe-eval'" not in response.headers["Content-Security-Policy"]
+    assert csp["default-src"] == ["'self'"]
+    assert csp["object-src"] == ["'none'"]
+    assert csp["base-uri"] == ["'none'"]
+    assert csp["form-action"] == ["'self'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize(("kind", "method", "path", "kwargs", "status"), RESPONSE_PARAMS)
+def test_every_response_has_the_security_headers_and_no_hsts_over_http(apps, kind, method, path, kwargs, status):
+    response = _respond(apps, kind, method, path, kwargs, status)
+    assert_security_headers(response)
+    assert "Strict-Transport-Security" not in response.headers
+
+
+@pytest.mark.parametrize(("kind", "method", "path", "kwargs", "status"), RESPONSE_PARAMS)
+def test_every_response_over_https_has_hsts(apps, kind, method, path, kwargs, status):
+    headers = {"Referer": "https://localhost/"}  # as a browser sends it (Flask-WTF checks it over HTTPS)
+    response = _respond(apps, kind, method, path, kwargs, status, base_url="https://localhost", headers=headers)
+    assert_security_headers(response)
+    hsts = response.headers["Strict-Transport-Security"]
+    assert int(re.fullmatch(r"max-age=(\d+)(; includeSubDomains)?", hsts).group(1)) >= 365 * 24 * 3600
+
+
+@pytest.mark.parametrize(("kind", "method", "path", "kwargs", "status"), RESPONSE_PARAMS)
+def test_no_response_reveals_tracebacks_paths_or_versions(apps, kind, method, path, kwargs, status):
+    response = _respond(apps, kind, method, path, kwargs, status)
+    body = response.get_data(as_text=True)
+    for leak in LEAKS:
+        assert leak not in body
+        for name, value in response.headers.items():
+            assert leak not in value, name
+
+
+@pytest.mark.parametrize(("kind", "method", "path", "kwargs", "status"), RESPONSE_PARAMS)
+def test_api_responses_are_always_json(apps, kind, method, path, kwargs, status):
+    response = _respond(apps, kind, method, path, kwargs, status)
+    if path.startswith("/api/"):
+        assert response.mimetype == "application/json"
+        assert isinstance(response.get_json(), dict)
+        assert "<html" not in response.get_data(as_text=True).lower()
+        if status >= 400:
+            assert [set(e) for e in response.get_json()["errors"]] == [{"question", "choice", "message"}] * len(
+                response.get_json()["errors"])
+    else:
+        assert "/api/" not in path
+
+
+def assert_no_inline_code(doc: Node) -> None:
+    for element in doc.iter():
+        assert element.tag != "style", "inline <style>"
+        if element.tag == "script":
+            assert element.attrs.get("src"), "inline <script>"
+            assert not element.text.strip()
+        for name, value in element.attr_list:
+            assert name != "style", f"style= on {element!r}"
+            assert not name.startswith("on"), f"{name}= on {element!r}"
+            assert not (value or "").strip().lower().startswith("javascript:"), element
+
+
+@pytest.mark.parametrize(("kind", "method", "path", "kwargs", "status"), HTML_RESPONSE_PARAMS)
+def test_no_page_has_inline_scripts_styles_or_event_handlers(apps, kind, method, path, kwargs, status):
+    response = _respond(apps, kind, method, path, kwargs, status)
+    doc = page(response, status)
+    assert_no_inline_code(doc)
+    # Scripts and stylesheets come from this site.
+    for element in doc.find_all("script") + doc.find_all("link", rel="stylesheet"):
+        assert (element.attrs.get("src") or element.attrs.get("href")).startswith("/static/")
+
+
+def test_the_results_script_is_a_file_served_from_the_site(client):
+    doc = page(client.get("/results?services=few"))
+    scripts = doc.find_all("script")
+    assert [s.attrs["src"] for s in scripts] == ["/static/copy.js"]
+    with client.get("/static/copy.js") as script:
+        assert script.status_code == 200
+        assert script.mimetype in ("text/javascript", "application/javascript")
+
+
+# --- cookies and HTTPS ----------------------------------------------------------------------------------------------
+
+def test_session_cookie_over_http_is_httponly_lax_and_not_secure(csrf_client):
+    response = csrf_client.get("/")
+    cookie = session_cookie(response)
+    assert cookie.get("httponly") is True
+    assert cookie.get("samesite") == "Lax"
+    assert "secure" not in cookie
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_session_cookie_over_https_is_secure_with_hsts(csrf_client):
+    response = csrf_client.get("/", base_url="https://localhost")
+    cookie = session_cookie(response)
+    assert cookie.get("secure") is True
+    assert cookie.get("httponly") is True
+    assert cookie.get("samesite") == "Lax"
+    assert "Strict-Transport-Security" in response.headers
+
+
+@pytest.mark.parametrize(("proxy_fix", "forwarded", "secure"), [
+    pytest.param(1, "https", True, id="behind a TLS proxy"),
+    pytest.param(1, None, False, id="proxy, plain HTTP"),
+    pytest.param(0, "https", False, id="no proxy configured: the header is not trusted"),
+])
+def test_behind_a_proxy_x_forwarded_proto_decides_hsts_and_secure_cookie(make_app, proxy_fix, forwarded, secure):
+    client = make_app(WTF_CSRF_ENABLED=True, PROXY_FIX=proxy_fix).test_client()
+    headers = {"X-Forwarded-Proto": forwarded, "X-Forwarded-Host": "dockwise.example"} if forwarded else {}
+    response = client.get("/", headers=headers)
+    assert response.status_code == 200
+    assert ("Strict-Transport-Security" in response.headers) == secure
+    assert ("secure" in session_cookie(response)) == secure
+    assert_security_headers(response)
+
+
+def test_behind_a_proxy_the_share_link_uses_the_public_address(make_app):
+    client = make_app(PROXY_FIX=1).test_client()
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "dockwise.example"}
+    doc = page(client.get("/results?services=few", headers=headers))
+    assert doc.find("input", id="share-link").attrs["value"] == \
+        "https://dockwise.example/results?" + canonical({"services": "few"})
+
+
+# --- CSRF -----------------------------------------------------------------------------------------------------------
+
+POSTED = {"services": "few", "hosts": "many", "availability": "none", "managed": "unavailable"}
+
+
+def _form(token: str | None = None, answers=POSTED) -> dict[str, str]:
+    data = {q: answers.get(q, "") for q in QUESTION_ORDER}
+    if token is not None:
+        data["csrf_token"] = token
+    return data
+
+
+def test_csrf_get_then_post_with_the_real_token_redirects(csrf_client):
+    token = csrf_token_of(page(csrf_client.get("/")))
+    response = csrf_client.post("/", data=_form(token))
+    assert response.status_code == 303
+    assert urlsplit(response.headers["Location"]).query == canonical(POSTED)
+
+
+def test_csrf_over_https_with_the_browsers_referer_redirects(csrf_client):
+    token = csrf_token_of(page(csrf_client.get("/", base_url="https://localhost")))
+    response = csrf_client.post("/", data=_form(token), base_url="https://localhost",
+                                headers={"Referer": "https://localhost/"})
+    assert response.status_code == 303
+
+
+def _expired_token(client, monkeypatch, age: int) -> str:
+    """A real token from the page, signed `age` seconds ago."""
+    real = itsdangerous.timed.TimestampSigner.get_timestamp
+    monkeypatch.setattr(itsdangerous.timed.TimestampSigner, "get_timestamp", lambda self: real(self) - age)
+    token = csrf_token_of(page(client.get("/")))
+    monkeypatch.setattr(itsdangerous.timed.TimestampSigner, "get_timestamp", real)
+    return token
+
+
+def _post_without_token(client, monkeypatch):
+    client.get("/")
+    return client.post("/", data=_form())
+
+
+def _post_bad_token(client, monkeypatch):
+    client.get("/")
+    return client.post("/", data=_form("not-a-token"))
+
+
+def _post_without_session_cookie(client, monkeypatch):
+    token = csrf_token_of(page(client.get("/")))
+    client.delete_cookie("session")
+    return client.post("/", data=_form(token))
+
+
+def _post_token_of_another_session(client, monkeypatch):
+    token = csrf_token_of(page(client.application.test_client().get("/")))
+    client.get("/")
+    return client.post("/", data=_form(token))
+
+
+def _post_expired_token(client, monkeypatch):
+    return client.post("/", data=_form(_expired_token(client, monkeypatch, 24 * 3600 + 60)))
+
+
+def _post_over_https_without_referer(client, monkeypatch):
+    token = csrf_token_of(page(client.get("/", base_url="https://localhost")))
+    return client.post("/", data=_form(token), base_url="https://localhost")
+
+
+@pytest.mark.parametrize("attempt", [_post_without_token, _post_bad_token, _post_without_session_cookie,
+                                     _post_token_of_another_session, _post_expired_token,
+                                     _post_over_https_without_referer],
+                         ids=lambda f: f.__name__.removeprefix("_post_"))
+def test_csrf_failure_is_a_friendly_400_that_keeps_the_answers(csrf_client, monkeypatch, attempt):
+    response = attempt(csrf_client, monkeypatch)
+    doc = page(response, 400)
+    assert_layout(doc)
+    assert doc.find("main").find("h1").text == "Please send your answers again"
+    explanation = " ".join(alert_items(doc))
+    assert "security token" in explanation
+    assert "Recommend" in explanation
+    assert_checked(doc, POSTED)
+    assert not doc.find_all("fieldset", cls="invalid")
+    # The page carries a fresh token, so pressing "Recommend" again works.
+    base_url = "https://localhost" if attempt is _post_over_https_without_referer else "http://localhost"
+    again = csrf_client.post("/", data=_form(csrf_token_of(doc)), base_url=base_url,
+                             headers={"Referer": base_url + "/"})
+    assert again.status_code == 303
+    assert urlsplit(again.headers["Location"]).query == canonical(POSTED)
+
+
+def test_csrf_token_within_its_time_limit_is_accepted(csrf_client, monkeypatch):
+    token = _expired_token(csrf_client, monkeypatch, 23 * 3600)  # a working day's wait is fine
+    assert csrf_client.post("/", data=_form(token)).status_code == 303
+
+
+def test_csrf_time_limit_comes_from_config(make_app, monkeypatch):
+    client = make_app(WTF_CSRF_ENABLED=True, WTF_CSRF_TIME_LIMIT=1).test_client()
+    token = _expired_token(client, monkeypatch, 5)
+    assert client.post("/", data=_form(token)).status_code == 400
+
+
+def test_the_json_api_is_exempt_from_csrf(csrf_client):
+    response = csrf_client.post("/api/recommendations", json={"answers": {"services": "few"}})
+    assert response.status_code == 200
+    assert response.get_json()["recommendation"] == document_for({"services": "few"})["recommendation"]
+
+
+# --- the JSON API ---------------------------------------------------------------------------------------------------
+
+def test_api_questions_lists_questions_choices_and_fingerprint(client):
+    response = client.get("/api/questions")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["rules_fingerprint"] == FINGERPRINT
+    assert [q["id"] for q in body["questions"]] == QUESTION_ORDER
+    for shown, question in zip(body["questions"], QUESTIONS, strict=True):
+        assert shown["text"] == question["text"]
+        assert [(c["id"], c["label"]) for c in shown["choices"]] == [(c["id"], c["label"]) for c in question["choices"]]
+        assert [next(c["label"] for c in CRITERIA if c["id"] == row) for row in shown["informs"]] == \
+            INFORMS[question["id"]]
+    assert [(o["id"], o["label"]) for o in body["options"]] == [(o, OPTION_LABELS[o]) for o in OPTION_ORDER]
+
+
+@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+def test_api_post_returns_the_result_document_and_share_url(client, answers):
+    response = client.post("/api/recommendations", json={"answers": answers})
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body.pop("share_url") == "http://localhost/results?" + canonical(answers)
+    assert body == document_for(answers)
+
+
+@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+def test_api_get_with_the_share_query_equals_the_post(client, answers):
+    posted = client.post("/api/recommendations", json={"answers": answers}).get_json()
+    fetched = client.get("/api/recommendations?" + canonical(answers))
+    assert fetched.status_code == 200
+    assert fetched.get_json() == posted
+    shuffled = list(answers.items())
+    random.Random(7).shuffle(shuffled)
+    query = "&".join(f"{q}={c}" for q, c in shuffled) + "&utm_source=x"
+    assert client.get("/api/recommendations?" + query).get_json() == posted
+
+
+def test_api_post_treats_null_and_empty_answers_as_not_sure(client):
+    body = client.post("/api/recommendations", json={"answers": {"services": "few", "hosts": None, "traffic": ""}})
+    assert body.status_code == 200
+    assert body.get_json()["answers"] == {"services": "few"}
+
+
+@pytest.mark.parametrize(("answers", "bad"), [
+    pytest.param({"services": "several"}, {("services", "several")}, id="unknown choice"),
+    pytest.param({"hsts": "one"}, {("hsts", "one")}, id="unknown question"),
+    pytest.param({"services": "x", "hosts": "y", "traffic": "spiky"}, {("services", "x"), ("hosts", "y")},
+                 id="two bad pairs"),
+    pytest.param({"services": "x", "budget": "low", "managed": "available"}, {("services", "x"), ("budget", "low")},
+                 id="bad choice and unknown question"),
+])
+def test_api_post_with_bad_answers_names_each_bad_pair(client, answers, bad):
+    response = client.post("/api/recommendations", json={"answers": answers})
+    assert response.status_code == 400
+    assert response.mimetype == "application/json"
+    errors = response.get_json()["errors"]
+    assert {(e["question"], e["choice"]) for e in errors} == bad
+    assert len(errors) == len(bad)
+    for error in errors:
+        assert error["question"] in error["message"]
+
+
+@pytest.mark.parametrize("value", [5, True, ["few"], {"few": 1}])
+def test_api_post_with_a_non_string_choice_is_a_400_naming_the_question(client, value):
+    response = client.post("/api/recommendations", json={"answers": {"services": value, "hosts": "one"}})
+    assert response.status_code == 400
+    assert [e["question"] for e in response.get_json()["errors"]] == ["services"]
+
+
+@pytest.mark.parametrize(("query", "bad"), [
+    pytest.param("services=several&hosts=one", {("services", "several")}, id="unknown choice"),
+    pytest.param("services=few&services=many", {("services", "many")}, id="twice with different values"),
+    pytest.param("services=x&hosts=y", {("services", "x"), ("hosts", "y")}, id="two bad"),
+])
+def test_api_get_with_a_bad_query_names_each_bad_pair(client, query, bad):
+    response = client.get("/api/recommendations?" + query)
+    assert response.status_code == 400
+    errors = response.get_json()["errors"]
+    assert {(e["question"], e["choice"]) for e in errors} == bad
+
+
+def test_api_get_with_an_over_long_query_is_a_400(client):
+    response = client.get("/api/recommendations?services=few&utm_source=" + "x" * MAX_QUERY)
+    assert response.status_code == 400
+    assert str(MAX_QUERY) in response.get_json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("kwargs", [
+    pytest.param({"data": "services=few", "content_type": "application/x-www-form-urlencoded"}, id="form"),
+    pytest.param({"data": '{"answers": {}}', "content_type": "text/plain"}, id="text"),
+    pytest.param({"data": '{"answers": {}}'}, id="no content type"),
+])
+def test_api_post_without_a_json_body_is_a_415(client, kwargs):
+    response = client.post("/api/recommendations", **kwargs)
+    assert response.status_code == 415
+    assert response.mimetype == "application/json"
+    assert response.get_json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("body", ["{not json", '{"answers": {', "", b"\xff\xfe"], ids=repr)
+def test_api_post_with_malformed_json_is_a_400(client, body):
+    response = client.post("/api/recommendations", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.mimetype == "application/json"
+    assert response.get_json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("body", [{"answers": []}, [], "x", 5, None, {"answers": "services=few"}, {}], ids=repr)
+def test_api_post_with_the_wrong_shape_is_a_400(client, body):
+    response = client.post("/api/recommendations", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert response.mimetype == "application/json"
+    assert response.get_json()["errors"][0]["message"]
+
+
+def test_api_post_over_16_kib_is_a_413_json(client):
+    response = client.post("/api/recommendations", json={"answers": {"services": "few"}, "pad": "x" * MAX_BODY})
+    assert response.status_code == 413
+    assert response.mimetype == "application/json"
+    assert "16 KiB" in response.get_json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("PUT", "/api/recommendations", {"GET", "HEAD", "OPTIONS", "POST"}),
+    ("DELETE", "/api/recommendations", {"GET", "HEAD", "OPTIONS", "POST"}),
+    ("POST", "/api/questions", {"GET", "HEAD", "OPTIONS"}),
+])
+def test_api_wrong_method_is_a_405_json_with_allow(client, method, path, allowed):
+    response = client.open(path, method=method)
+    assert response.status_code == 405
+    assert response.mimetype == "application/json"
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
+    assert response.get_json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/nope", "/api/questions/services", "/api/recommendations/1"])
+def test_api_unknown_address_is_a_404_json(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+    assert response.get_json()["errors"][0]["message"]
+
+
+def test_api_unexpected_error_is_a_500_json(client):
+    response = client.get("/api/boom")
+    assert response.status_code == 500
+    assert response.mimetype == "application/json"
+    assert response.get_json()["errors"][0]["message"]
+
+
+# --- the secret key -------------------------------------------------------------------------------------------------
+
+def test_without_a_secret_key_one_is_generated_once_in_the_instance_folder(tmp_path):
+    instance = tmp_path / "instance"
+    first = create_app({"TESTING": True, "RULES_PATH": str(RULES_PATH), "INSTANCE_PATH": str(instance)})
+    key_file = instance / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text(encoding="ascii").strip()
+    assert len(key) >= 32
+    assert first.secret_key == key
+    before = key_file.stat()
+    second = create_app({"TESTING": True, "RULES_PATH": str(RULES_PATH), "INSTANCE_PATH": str(instance)})
+    assert second.secret_key == key
+    after = key_file.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert [p.name for p in instance.iterdir()] == ["secret_key"]  # no temporary file left behind
+    # Two workers share it: a form served by one is accepted by the other (CSRF is on in these apps).
+    browser = first.test_client()
+    token = csrf_token_of(page(browser.get("/")))
+    other = second.test_client()
+    other.set_cookie("session", browser.get_cookie("session").value)
+    assert other.post("/", data=_form(token)).status_code == 303
+
+
+def test_different_instance_folders_get_different_keys(tmp_path):
+    keys = {create_app({"RULES_PATH": str(RULES_PATH), "INSTANCE_PATH": str(tmp_path / name)}).secret_key
+            for name in ("a", "b")}
+    assert len(keys) == 2
+
+
+@pytest.mark.parametrize("key", ["from-the-environment-0123456789abcdef", "1234567890" * 4, "1e10"],
+                         ids=["text", "digits only", "looks like a float"])
+def test_the_environment_secret_key_wins_and_nothing_is_written(tmp_path, monkeypatch, key):
+    monkeypatch.setenv("DOCKWISE_SECRET_KEY", key)
+    instance = tmp_path / "instance"
+    application = create_app({"TESTING": True, "RULES_PATH": str(RULES_PATH), "INSTANCE_PATH": str(instance)})
+    assert application.secret_key == key
+    assert not (instance / "secret_key").exists()
+    assert application.test_client().get("/").status_code == 200
+
+
+def test_an_existing_key_file_is_used(tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "secret_key").write_text("kept-from-last-deploy\n", encoding="ascii")
+    application = create_app({"RULES_PATH": str(RULES_PATH), "INSTANCE_PATH": str(instance)})
+    assert application.secret_key == "kept-from-last-deploy"
+
+
+# --- configuration order --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def three_rules_files(tmp_path):
+    """Three valid rules files with different fingerprints: the shipped one, minimal.yaml, and an edited copy."""
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(RULES_PATH.read_text(encoding="utf-8").replace("    weight: 1.5\n", "    weight: 2\n", 1),
+                      encoding="utf-8")
+    files = [RULES_PATH, DATA / "minimal.yaml", edited]
+    assert len({load_rules(path).fingerprint for path in files}) == 3
+    return files
+
+
+def _fingerprint_served(application) -> str:
+    return application.test_client().get("/healthz").get_json()["rules_fingerprint"]
+
+
+def test_config_order_instance_file_then_environment_then_test_config(tmp_path, monkeypatch, three_rules_files):
+    shipped, minimal, edited = three_rules_files
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text(f"RULES_PATH = {str(edited)!r}\n", encoding="utf-8")
+    base = {"TESTING": True, "INSTANCE_PATH": str(instance), "SECRET_KEY": "x" * 32}
+
+    only_file = create_app(base)
+    assert only_file.config["RULES_PATH"] == str(edited)
+    assert _fingerprint_served(only_file) == load_rules(edited).fingerprint
+
+    monkeypatch.setenv("DOCKWISE_RULES_PATH", str(minimal))
+    from_env = create_app(base)
+    assert from_env.config["RULES_PATH"] == str(minimal)
+    assert _fingerprint_served(from_env) == load_rules(minimal).fingerprint
+
+    from_test_config = create_app({**base, "RULES_PATH": str(shipped)})
+    assert from_test_config.config["RULES_PATH"] == str(shipped)
+    assert _fingerprint_served(from_test_config) == FINGERPRINT
+
+
+def test_environment_rules_path_is_used(tmp_path, monkeypatch, three_rules_files):
+    minimal = three_rules_files[1]
+    monkeypatch.setenv("DOCKWISE_RULES_PATH", str(minimal))
+    application = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path)})
+    assert _fingerprint_served(application) == load_rules(minimal).fingerprint
+
+
+def test_without_any_setting_the_rules_beside_app_py_are_used(tmp_path):
+    application = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path)})
+    assert Path(application.config["RULES_PATH"]) == RULES_PATH
+    assert _fingerprint_served(application) == FINGERPRINT
+
+
+def test_defaults_are_the_documented_ones(tmp_path):
+    config = create_app({"INSTANCE_PATH": str(tmp_path), "RULES_PATH": str(RULES_PATH)}).config
+    assert config["MAX_CONTENT_LENGTH"] == MAX_BODY
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["WTF_CSRF_TIME_LIMIT"] == 24 * 3600
+    assert config["PROXY_FIX"] == 0
+    assert config.get("WTF_CSRF_ENABLED", True) is True
+
