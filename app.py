@@ -70,6 +70,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.cli.add_command(rules_cli)
     app.cli.add_command(recommend_command)
 
+    # Compile the templates now: under `gunicorn --preload` the workers inherit them instead of each paying for
+    # the compilation in its first requests.
+    for name in ("base.html", "questionnaire.html", "results.html", "rules.html", "error.html", "_parts.html"):
+        app.jinja_env.get_template(name)
+
     context = click.get_current_context(silent=True)
     if context is not None and context.info_name == "run":
         require_rules(app)

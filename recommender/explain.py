@@ -146,7 +146,7 @@ def sensitivity(result: Result) -> list[Sensitivity]:
             slope = row[w] - row[o]
             if o != w and slope:
                 gap = base[o] - base[w]
-                # The crossing gap/slope must be >= 0 and != 1; checked in integers before building a Fraction.
+                # Only crossings at factors >= 0 can happen; checked in integers before building a Fraction.
                 if (gap >= 0) == (slope > 0) or gap == 0:
                     crossings.add(Fraction(gap, slope))
         if not crossings:

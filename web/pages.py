@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from flask import current_app
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from recommender import RuleSet
 from recommender.links import RULES_PARAM
@@ -29,6 +29,53 @@ class PageParts:
     answer_rows: tuple[tuple[Markup, ...], ...]         # [question][state]
     fieldsets: tuple[tuple[Markup, ...], ...]           # [question][state], state 0 = Not sure
     bad_fieldsets: tuple[Markup, ...]                   # [question], flagged as invalid, nothing chosen
+    escaped: dict[str, str]                             # every text of the rules → its HTML-escaped form
+
+    def esc(self, text: str) -> str:
+        """HTML-escaped text: a lookup for the rules' own texts, escaping only for anything else."""
+        found = self.escaped.get(text)
+        return found if found is not None else str(escape(text))
+
+    def bars(self, document: dict, accents: dict[str, int]) -> Markup:
+        """One bar per option on a shared axis that includes 0, so negative scores read as such."""
+        scores = [entry["score"] for entry in document["ranking"]]
+        low, high = min(0.0, *scores), max(0.0, *scores)
+        span = (high - low) or 1.0
+        out = []
+        for entry in document["ranking"]:
+            winner = entry["option"] == document["recommendation"]
+            score = entry["score"]
+            out.append(
+                f'<li class="bar-row{" winner" if winner else ""}{" excluded" if entry["excluded"] else ""}">'
+                f'<span class="bar-label">{self.esc(entry["label"])}'
+                f'{" <span class=tag>recommended</span>" if winner else ""}'
+                f'{" <span class=tag>ruled out</span>" if entry["excluded"] else ""}</span>'
+                f'<svg class="bar accent-{accents[entry["option"]]}" viewBox="0 0 100 10" preserveAspectRatio="none" '
+                f'aria-hidden="true" focusable="false"><rect class="track" x="0" y="0" width="100" height="10"/>'
+                f'<rect class="fill" x="{(min(score, 0.0) - low) / span * 100:.2f}" y="0" '
+                f'width="{max(abs(score) / span * 100, 0.8):.2f}" height="10"/></svg>'
+                f'<span class="bar-value">{score:g} points</span></li>\n')
+        return Markup("".join(out))
+
+    def drivers(self, rows: list[dict], heading: str, criterion_index) -> Markup:
+        """The driver cards: row, its contribution to the lead, the reasons that fired, the row's texts."""
+        out = []
+        for row in rows:
+            reasons = "".join(f"<li>{self.esc(reason)}</li>" for reason in row["reasons"])
+            out.append(f'<article class="driver">\n<{heading}>{self.esc(row["label"])} '
+                       f'<span class="lead-points">{row["lead"]:+g} to the lead</span></{heading}>\n'
+                       f'<ul>{reasons}</ul>\n{self.row_texts[criterion_index[row["criterion"]]]}\n</article>\n')
+        return Markup("".join(out))
+
+    def changes(self, groups: list[dict], labels: dict[str, str]) -> Markup:
+        """What-if groups: the question, each choice that flips it as a link, and the new recommendation."""
+        out = []
+        for group in groups:
+            links = " or ".join(f'<a href="{choice["url"]}#answer">{self.esc(choice["label"])}</a>'
+                                for choice in group["choices"])
+            out.append(f'<li>{self.esc(group["question"])} {links} → '
+                       f'{self.esc(labels[group["recommendation"]])}</li>\n')
+        return Markup("".join(out))
 
     def query(self, state, fingerprint: str | None) -> str:
         """The canonical share-link query for a state (ids are URL-safe by the rules schema: no quoting needed)."""
@@ -55,4 +102,18 @@ def page_parts(ruleset: RuleSet) -> PageParts:
                               for value in ("", *(c.id for c in q.choices))) for q in ruleset.questions),
         bad_fieldsets=tuple(Markup(macros.question_fieldset(q, "", True, ruleset.criteria_read_by(q.id)))
                             for q in ruleset.questions),
+        escaped={text: str(escape(text)) for text in _texts(ruleset)},
     )
+
+
+def _texts(ruleset: RuleSet):
+    for option in ruleset.options:
+        yield option.label
+    for criterion in ruleset.criteria:
+        yield criterion.label
+    for question in ruleset.questions:
+        yield question.text
+        for choice in question.choices:
+            yield choice.label
+    for rule in ruleset.rules:
+        yield rule.rule.because

@@ -112,6 +112,7 @@ def results():
     changes = group_changes(ruleset, document["what_if"], changed_link)
     driving = {ruleset.criterion_index[row["criterion"]] for row in document["drivers"]}
     labels = {option.id: option.label for option in ruleset.options}
+    accents = {option.id: index % 4 for index, option in enumerate(ruleset.options)}
     return render_template(
         "results.html", doc=document, labels=labels,
         stale=link.fingerprint is not None and link.fingerprint != fingerprint,
@@ -122,11 +123,11 @@ def results():
         json_url=url_for("api.recommendation_from_query") + "?" + query,
         rules_url=url_for("web.how_it_decides"),
         accent=result.winner % 4,
-        bars=score_bars(ruleset, document),
-        drivers=[driver_card(ruleset, parts, row) for row in document["drivers"]],
-        against=[driver_card(ruleset, parts, row) for row in document["against"]],
-        heavier=[group for group in changes if group["direction"] == "heavier"],
-        lighter=[group for group in changes if group["direction"] == "lighter"],
+        bars=parts.bars(document, accents),
+        drivers=parts.drivers(document["drivers"], "h3", ruleset.criterion_index),
+        against=parts.drivers(document["against"], "h4", ruleset.criterion_index),
+        heavier=parts.changes([group for group in changes if group["direction"] == "heavier"], labels),
+        lighter=parts.changes([group for group in changes if group["direction"] == "lighter"], labels),
         open_questions=[ruleset.questions[ruleset.question_index[q]] for q in document["unanswered_could_change"]],
         robustness=[sensitivity_phrase(ruleset, entry) for entry in document["sensitivity"]],
         closeness_words=CLOSENESS_WORDS[document["closeness"]],
@@ -135,23 +136,6 @@ def results():
                                    for c in range(len(ruleset.criteria))),
         answers_html=Markup("").join(parts.answer_rows[q][s] for q, s in enumerate(state)),
     )
-
-
-def score_bars(ruleset: RuleSet, document: dict) -> list[dict]:
-    """One bar per option on a shared axis that includes 0, so negative scores read as such."""
-    scores = [entry["score"] for entry in document["ranking"]]
-    low, high = min(0.0, *scores), max(0.0, *scores)
-    span = (high - low) or 1.0
-    return [{"label": entry["label"], "winner": entry["option"] == document["recommendation"],
-             "excluded": bool(entry["excluded"]), "accent": ruleset.option_index[entry["option"]] % 4,
-             "x": f"{(min(entry['score'], 0.0) - low) / span * 100:.2f}",
-             "width": f"{max(abs(entry['score']) / span * 100, 0.8):.2f}", "score": f"{entry['score']:g}"}
-            for entry in document["ranking"]]
-
-
-def driver_card(ruleset: RuleSet, parts, row: dict) -> dict:
-    return {"label": row["label"], "lead": row["lead"], "reasons": row["reasons"],
-            "texts_html": parts.row_texts[ruleset.criterion_index[row["criterion"]]]}
 
 
 @bp.get("/results.md")
