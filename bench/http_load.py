@@ -1,6 +1,6 @@
 """HTTP benchmark: Dockwise under gunicorn against a hello-world Flask app under the same gunicorn settings.
 
-Run with `.venv/bin/python bench/http_load.py` (about 2.5 minutes) or `--quick` (CI: 3 s loads, 1 round, about 20 s).
+Run with `.venv/bin/python -m bench.http_load` (about 2.5 minutes) or `--quick` (CI: 3 s loads, 1 round, about 20 s).
 It prints a report and exits 0 even when a target is missed or a response is not 2xx (those print FAILURE lines);
 it exits 1 only when wrk is missing or a server could not start.
 
@@ -24,23 +24,16 @@ line is a FAILURE line.
 
 from __future__ import annotations
 
+import argparse
+import shutil
+import statistics
 import sys
+import tempfile
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-# Shared helpers are imported as bench.loadlib, from the repository root rather than from bench/.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(ROOT))
-
-import argparse  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import urllib.request  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from bench.loadlib import (  # noqa: E402
+from bench.loadlib import (
     Server,
     ServerError,
     WrkResult,
@@ -55,7 +48,9 @@ from bench.loadlib import (  # noqa: E402
     write_lines,
     write_lua,
 )
-from recommender import RulesError, load_rules  # noqa: E402
+from recommender import RulesError, load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
 
 RULES = ROOT / "rules.yaml"
 SEED = 20240601

@@ -1,6 +1,6 @@
 """Fault check: SIGKILL a gunicorn worker while wrk loads /results; only its requests may be lost.
 
-Run with `.venv/bin/python bench/kill_worker.py` (about 15 s) or `--quick` (about 10 s). It exits 0 when every check
+Run with `.venv/bin/python -m bench.kill_worker` (about 15 s) or `--quick` (about 10 s). It exits 0 when every check
 passes, 1 when one fails, 2 when it could not run (no wrk, or the server did not start).
 
 gunicorn serves Dockwise as scripts/run does (--workers 2, sync, --preload, plus --no-control-socket) on a free
@@ -21,23 +21,16 @@ worker replaces it. Then:
 
 from __future__ import annotations
 
+import argparse
+import os
+import shutil
+import signal
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-# Shared helpers are imported as bench.loadlib, from the repository root rather than from bench/.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(ROOT))
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-from bench.loadlib import (  # noqa: E402
+from bench.loadlib import (
     Server,
     ServerError,
     finish_wrk,
@@ -52,7 +45,9 @@ from bench.loadlib import (  # noqa: E402
     write_lines,
     write_lua,
 )
-from recommender import load_rules  # noqa: E402
+from recommender import load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
 
 RULES = ROOT / "rules.yaml"
 SEED = 20240603

@@ -1,6 +1,6 @@
 """Where a /results request spends its time: cProfile over the Flask app serving distinct links via the test client.
 
-Run with `.venv/bin/python bench/profile_results.py` (about 15 s). Options: `--links N` (default 2000), `--top N`
+Run with `.venv/bin/python -m bench.profile_results` (about 15 s). Options: `--links N` (default 2000), `--top N`
 (default 25), `--endpoint results|api|questionnaire` (default results). It prints the time per request with and
 without the profiler, a few landmarks (how much of a request each part takes), then the top functions by
 cumulative time and by own time. A report: it always exits 0.
@@ -13,24 +13,19 @@ the profile but not under `Flask.full_dispatch_request`.
 
 from __future__ import annotations
 
+import argparse
+import cProfile
+import pstats
 import sys
+import sysconfig
+import tempfile
+import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-# Shared helpers are imported as bench.loadlib, from the repository root rather than from bench/.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(ROOT))
+from app import create_app
+from bench.loadlib import SECRET_KEY, api_bodies, random_answer_sets, results_paths
 
-import argparse  # noqa: E402
-import cProfile  # noqa: E402
-import pstats  # noqa: E402
-import sysconfig  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-from app import create_app  # noqa: E402
-from bench.loadlib import SECRET_KEY, api_bodies, random_answer_sets, results_paths  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SEED = 20240601
 WARM_UP = 200

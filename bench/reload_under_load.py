@@ -1,6 +1,6 @@
 """Fault check: rewrite the rules file many times while gunicorn serves /results under load.
 
-Run with `.venv/bin/python bench/reload_under_load.py` (100 rewrites, about 45 s) or `--quick` (20 rewrites, about
+Run with `.venv/bin/python -m bench.reload_under_load` (100 rewrites, about 45 s) or `--quick` (20 rewrites, about
 15 s; what CI runs). It exits 0 when every check passes, 1 when one fails, 2 when it could not run (no wrk, the
 server did not start, or its own edits are not what they claim).
 
@@ -33,29 +33,22 @@ what reloading costs (a worker reloads inside the request that notices the chang
 
 from __future__ import annotations
 
+import argparse
+import collections
+import json
+import os
+import random
+import shutil
 import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-# Shared helpers are imported as bench.loadlib, from the repository root rather than from bench/.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(ROOT))
-
-import argparse  # noqa: E402
-import collections  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-from bench.loadlib import (  # noqa: E402
+from bench.loadlib import (
     Server,
     ServerError,
     health_by_worker,
@@ -69,7 +62,9 @@ from bench.loadlib import (  # noqa: E402
     write_lines,
     write_lua,
 )
-from recommender import RulesError, load_rules  # noqa: E402
+from recommender import RulesError, load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
 
 RULES = ROOT / "rules.yaml"
 SHIPPED = RULES.read_text(encoding="utf-8")
