@@ -6,7 +6,7 @@ import os
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, abort, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -61,6 +61,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     holder.refresh()
     app.extensions["dockwise"] = holder
 
+    app.before_request(refuse_undecodable_query)
+    app.before_request(refuse_nameless_form_fields)  # before CSRFProtect's check, which trips over them
     csrf.init_app(app)
     csrf.exempt(api.bp)
     app.register_blueprint(views.bp)
@@ -79,6 +81,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     if context is not None and context.info_name == "run":
         require_rules(app)
     return app
+
+
+def refuse_undecodable_query() -> None:
+    """Raw non-UTF-8 bytes in a query string make Werkzeug's request.args raise: answer 400, not 500."""
+    try:
+        request.args  # noqa: B018 (parsed here, once, so that a bad query fails early and clearly)
+    except UnicodeDecodeError:
+        abort(400, "The link's query string is not valid UTF-8.")
+
+
+def refuse_nameless_form_fields() -> None:
+    """A multipart part without a usable name (Werkzeug calls it None) would crash Flask-WTF's CSRF check."""
+    if request.method == "POST" and any(not isinstance(key, str) or "\r" in key or "\n" in key
+                                        for key in request.form):
+        abort(400, "A form field has no usable name.")
 
 
 def require_rules(app: Flask) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, jsonify, request
 
 from recommender import AnswersError, evaluate, result_document
@@ -15,6 +17,16 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 def errors_response(issues: list[AnswerIssue] | list[dict], status: int = 400):
     payload = [issue.as_dict() if isinstance(issue, AnswerIssue) else issue for issue in issues]
     return jsonify({"errors": payload}), status
+
+
+@bp.after_request
+def options_as_json(response):
+    """Flask answers OPTIONS itself with an empty HTML body; the API answers JSON, always."""
+    if request.method == "OPTIONS":
+        allow = sorted(m.strip() for m in response.headers.get("Allow", "").split(",") if m.strip())
+        response.set_data(json.dumps({"allow": allow}))
+        response.mimetype = "application/json"
+    return response
 
 
 @bp.get("/questions")
@@ -53,7 +65,11 @@ def recommendation_from_body():
     if not request.is_json:
         return errors_response([{"question": None, "choice": None,
                                  "message": "send a JSON body with Content-Type: application/json"}], 415)
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        return errors_response([{"question": None, "choice": None,
+                                 "message": "the JSON body is nested too deeply; send {\"answers\": {...}}"}])
     if body is None:
         return errors_response([{"question": None, "choice": None, "message": "the body is not valid JSON"}])
     answers = body.get("answers") if isinstance(body, dict) else None

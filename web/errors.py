@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -32,6 +33,10 @@ def _error_response(status: int, title: str, message: str, headers=None):
     if _is_api():
         response = jsonify({"errors": [{"question": None, "choice": None, "message": message}]})
     else:
+        if request_ctx.url_adapter is None:
+            # Werkzeug refused the Host header before Flask could build URLs; the page's links need them.
+            request_ctx.url_adapter = current_app.url_map.bind(
+                "localhost", script_name=request.script_root or "/", url_scheme=request.scheme)
         response = render_template("error.html", status=status, title=title, message=message)
     return response, status, headers or {}
 

@@ -77,7 +77,8 @@ def questionnaire():
 @bp.post("/")
 def submit():
     ruleset = current_rules()
-    form = questionnaire_form_class(ruleset)()
+    # Only ever the posted form: Flask-WTF would otherwise read a JSON body as form data.
+    form = questionnaire_form_class(ruleset)(formdata=request.form)
     if form.validate():
         return redirect(results_path(ruleset, form_answers(form, ruleset)), 303)
     bad = [name for name in form.errors if name != "csrf_token"]
@@ -117,7 +118,7 @@ def results():
         "results.html", doc=document, labels=labels,
         stale=link.fingerprint is not None and link.fingerprint != fingerprint,
         share_url=request.host_url.rstrip("/") + results_base + query,
-        canonical=results_base + query,
+        canonical=request.host_url.rstrip("/") + results_base + query,
         change_url=change_url,
         record_url=url_for("web.record") + "?" + query,
         json_url=url_for("api.recommendation_from_query") + "?" + query,
