@@ -56,6 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         hops = int(app.config["PROXY_FIX"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
+    app.json.sort_keys = False  # keep the result document's own order (and skip a sort per response)
     holder = RulesHolder(app.config["RULES_PATH"], os.path.basename(app.config["RULES_PATH"]),
                          float(app.config["RULES_CHECK_INTERVAL"]))
     holder.refresh()

@@ -64,34 +64,37 @@ def drivers(result: Result) -> tuple[list[Driver], list[Driver]]:
 
 def what_if(result: Result) -> list[WhatIf]:
     """Every single-answer change (including answering an unanswered question) that changes the winner."""
-    rules = result.ruleset.rules
+    ruleset = result.ruleset
+    rules = ruleset.rules
     state = result.state
     fired = bytearray(len(rules))
     for index in result.fired:
         fired[index] = 1
     keys = result.keys
+    base_totals = result.totals
     base_counts = [len(e) for e in result.excluded_by]
     found = []
-    for q, question in enumerate(result.ruleset.questions):
+    for q, question in enumerate(ruleset.questions):
         current = state[q]
-        readers = result.ruleset.readers[q]
+        solo = ruleset.solo[q]
+        was_points, was_counts = solo[current]
+        shared = ruleset.shared_readers[q]
         for choice in range(1, len(question.choices) + 1):
             if choice == current:
                 continue
+            # Rules reading this question alone: one precomputed delta. Rules reading others too: look them up.
+            now_points, now_counts = solo[choice]
+            totals = [t - a + b for t, a, b in zip(base_totals, was_points, now_points)]
+            counts = [c - a + b for c, a, b in zip(base_counts, was_counts, now_counts)]
             shift = choice - current
-            totals = counts = None
-            for r, stride in readers:
+            for r, stride in shared:
                 now = rules[r].table[keys[r] + shift * stride]
                 if now != fired[r]:
-                    if totals is None:
-                        totals, counts = list(result.totals), list(base_counts)
                     sign = 1 if now else -1
                     for o, points in enumerate(rules[r].points):
                         totals[o] += sign * points
                     for o in rules[r].excludes:
                         counts[o] += sign
-            if totals is None:
-                continue  # no rule changes, so neither does the winner
             winner = winner_of(totals, counts)
             if winner != result.winner:
                 found.append(WhatIf(q, choice, winner, current == 0))

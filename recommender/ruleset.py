@@ -45,6 +45,10 @@ class RuleSet:
     criterion_index: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     # For each question, (rule index, stride) of the rules that read it: what a what-if must re-check.
     readers: tuple[tuple[tuple[int, int], ...], ...] = ()
+    # Per-question score deltas, so a what-if costs a few additions: for each question and each of its states, the
+    # points and exclusion counts per option of the rules that read that question alone; and the other readers.
+    solo: tuple[tuple[tuple[tuple[int, ...], tuple[int, ...]], ...], ...] = ()
+    shared_readers: tuple[tuple[tuple[int, int], ...], ...] = ()
     close_micro: int = 0
 
     @property
@@ -86,6 +90,21 @@ def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: l
         compiled.append(CompiledRule(index, rule, criterion, condition, questions, strides, table, points, excludes))
         for q, stride in zip(questions, strides):
             readers[q].append((index, stride))
+    solo = []
+    for q, question in enumerate(model.questions):
+        alone = [compiled[r] for r, _ in readers[q] if len(compiled[r].questions) == 1]
+        per_state = []
+        for state in range(len(question.choices) + 1):
+            points = [0] * len(model.options)
+            counts = [0] * len(model.options)
+            for rule in alone:
+                if rule.table[state]:
+                    for o, p in enumerate(rule.points):
+                        points[o] += p
+                    for o in rule.excludes:
+                        counts[o] += 1
+            per_state.append((tuple(points), tuple(counts)))
+        solo.append(tuple(per_state))
     return RuleSet(
         file=file,
         model=model,
@@ -97,5 +116,8 @@ def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: l
         choice_index=tuple(MappingProxyType({c.id: i + 1 for i, c in enumerate(q.choices)}) for q in model.questions),
         criterion_index=MappingProxyType(criterion_index),
         readers=tuple(tuple(r) for r in readers),
+        solo=tuple(solo),
+        shared_readers=tuple(tuple((r, stride) for r, stride in rs if len(compiled[r].questions) > 1)
+                             for rs in readers),
         close_micro=to_micro(model.closeness.close),
     )
