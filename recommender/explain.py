@@ -200,11 +200,10 @@ def result_document(result: Result) -> dict:
     scores = [0.0] * len(options)
     for index in result.fired:
         rule = rs.rules[index]
-        points = {o.id: _points(p) for o, p in zip(options, rule.points)}
-        for o, option in enumerate(options):
-            scores[o] += points[option.id]  # summed in trace order so the shown scores equal the shown points
-        fired.append({"rule": rule.rule.id, "criterion": criteria[rule.criterion].id, "because": rule.rule.because,
-                      "points": points, "excludes": [options[o].id for o in rule.excludes]})
+        for o, (_, value) in enumerate(rule.point_items):
+            scores[o] += value  # summed in trace order so the shown scores equal the shown points
+        fired.append({"rule": rule.rule.id, "criterion": rule.criterion_id, "because": rule.rule.because,
+                      "points": dict(rule.point_items), "excludes": list(rule.exclude_ids)})
     pro, con = drivers(result)
 
     def row(driver: Driver) -> dict:

@@ -28,6 +28,10 @@ class CompiledRule:
     table: bytes
     points: tuple[int, ...]  # per option, in MICRO units, criterion weight applied
     excludes: tuple[int, ...]
+    # The same, ready for the result document: (option id, points) pairs, excluded option ids, the row's id.
+    point_items: tuple[tuple[str, float], ...] = ()
+    exclude_ids: tuple[str, ...] = ()
+    criterion_id: str = ""
 
 
 @dataclass(frozen=True, eq=False)  # identity equality: a RuleSet is one loaded version, hashable for caches
@@ -87,7 +91,11 @@ def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: l
         weight = model.criteria[criterion].weight
         points = tuple(to_micro(rule.scores.get(o.id, 0.0) * weight) for o in model.options)
         excludes = tuple(sorted(option_index[o] for o in set(rule.exclude)))
-        compiled.append(CompiledRule(index, rule, criterion, condition, questions, strides, table, points, excludes))
+        compiled.append(CompiledRule(
+            index, rule, criterion, condition, questions, strides, table, points, excludes,
+            point_items=tuple((o.id, p / MICRO) for o, p in zip(model.options, points)),
+            exclude_ids=tuple(model.options[o].id for o in excludes),
+            criterion_id=rule.criterion))
         for q, stride in zip(questions, strides):
             readers[q].append((index, stride))
     solo = []
