@@ -1,6 +1,6 @@
 """Engine benchmark: how long loading the shipped rules and answering one questionnaire take.
 
-Run with `.venv/bin/python bench/engine.py`. It prints a report and always exits 0: it is not a gate.
+Run with `.venv/bin/python -m bench.engine`. It prints a report and always exits 0: it is not a gate.
 
 - load: read + parse + validate + compile rules.yaml, median of LOADS loads (target ≤ 50 ms);
 - per questionnaire: evaluate + result_document (which runs drivers, what-if and sensitivity) over ANSWER_SETS
@@ -17,13 +17,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from recommender import RulesError, evaluate, load_rules, result_document
+from recommender.explain import drivers, sensitivity, what_if
+from recommender.source import read_source
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from recommender import RulesError, evaluate, load_rules, result_document  # noqa: E402
-from recommender.explain import drivers, sensitivity, what_if  # noqa: E402
-from recommender.source import read_source  # noqa: E402
-
 RULES = ROOT / "rules.yaml"
 LOADS = 20
 ANSWER_SETS = 3000

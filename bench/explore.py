@@ -1,6 +1,6 @@
 """Answer-space benchmark: how fast `flask rules explore` and `flask rules diff` go through the shipped rules.
 
-Run with `.venv/bin/python bench/explore.py`. It prints a report and always exits 0: it is not a gate.
+Run with `.venv/bin/python -m bench.explore`. It prints a report and always exits 0: it is not a gate.
 
 - exhaustive explore: every combination of answers (each question one of its choices or unanswered), first run
   in a fresh process (memory not yet mapped) and the median of RUNS more; combinations per second of the
@@ -19,12 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+from recommender import RulesError, evaluate_state, load_rules
+from recommender.explore import DEFAULT_BUDGET, DEFAULT_SAMPLE, diff, explore
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from recommender import RulesError, evaluate_state, load_rules  # noqa: E402
-from recommender.explore import DEFAULT_BUDGET, DEFAULT_SAMPLE, diff, explore  # noqa: E402
-
 RULES = ROOT / "rules.yaml"
 RUNS = 3
 SAMPLE = 20_000
