@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .ruleset import RuleSet
-from .wording import change_phrase, sensitivity_phrase
+from .wording import group_changes, group_phrase, sensitivity_phrase
 
 
 def _score(value: float) -> str:
@@ -27,7 +27,7 @@ def decision_record(document: dict, ruleset: RuleSet, share_url: str) -> str:
     if not document["answers"]:
         out.append("* (no question answered)")
     if document["unanswered"]:
-        out += ["", "Not answered: " + ", ".join(questions[q].text for q in document["unanswered"])]
+        out += ["", "Not answered:", ""] + [f"* {questions[q].text}" for q in document["unanswered"]]
     out += ["", "## Decision Drivers", ""]
     for row in document["drivers"]:
         out.append(f"* **{row['label']}** (+{_score(row['lead'])} to the lead)")
@@ -45,13 +45,14 @@ def decision_record(document: dict, ruleset: RuleSet, share_url: str) -> str:
             f"Chosen option: \"{document['label']}\" ({document['headline'].split(' — ', 1)[1]})"
             + (f", because {document['why'][0].lower()}{document['why'][1:]}" if document["why"] else ".")]
     out += [f"{note}" for note in document["notes"]]
-    heavier = [c for c in document["what_if"] if c["direction"] == "heavier"]
-    lighter = [c for c in document["what_if"] if c["direction"] == "lighter"]
+    groups = group_changes(ruleset, document["what_if"], lambda question, choice: "")
+    heavier = [g for g in groups if g["direction"] == "heavier"]
+    lighter = [g for g in groups if g["direction"] == "lighter"]
     out += ["", "### Consequences", ""]
     for title, changes in (("Revisit this when", heavier), ("You could simplify if", lighter)):
         if changes:
             out.append(f"{title}:")
-            out += [f"* {change_phrase(ruleset, c)} → {labels[c['recommendation']]}" for c in changes]
+            out += [f"* {group_phrase(g)} → {labels[g['recommendation']]}" for g in changes]
             out.append("")
     if not heavier and not lighter:
         out += ["No single changed answer would change this recommendation.", ""]

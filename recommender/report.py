@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .ruleset import MICRO, RuleSet
 from .scenarios import ScenarioOutcome
-from .wording import change_phrase, sensitivity_phrase
+from .wording import group_changes, group_phrase, sensitivity_phrase
 
 
 def _num(value: float) -> str:
@@ -60,9 +60,9 @@ def recommendation_text(document: dict, ruleset: RuleSet) -> str:
                 out += [f"    - {reason}" for reason in row["reasons"]]
     if document["what_if"]:
         out += ["", "What would change it:"]
-        for change in document["what_if"]:
-            lead = "Revisit this when" if change["direction"] == "heavier" else "You could simplify if"
-            out.append(f"  {lead} {change_phrase(ruleset, change)} → {labels[change['recommendation']]}")
+        for group in group_changes(ruleset, document["what_if"], lambda question, choice: ""):
+            lead = "Revisit this when" if group["direction"] == "heavier" else "You could simplify if"
+            out.append(f"  {lead} {group_phrase(group)} → {labels[group['recommendation']]}")
     if document["sensitivity"]:
         out += ["", "How robust it is (weight changes that would flip it):"]
         out += [f"  {sensitivity_phrase(ruleset, entry)}" for entry in document["sensitivity"]]

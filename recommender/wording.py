@@ -10,10 +10,12 @@ def choice_label(ruleset: RuleSet, question_id: str, choice_id: str) -> str:
     return question.choices[ruleset.choice_index[ruleset.question_index[question_id]][choice_id] - 1].label
 
 
-def change_phrase(ruleset: RuleSet, change: dict) -> str:
-    """A what-if entry as a team would say it: 'the answer to “…?” is “…”'."""
-    question = ruleset.questions[ruleset.question_index[change["question"]]]
-    return f"the answer to “{question.text}” is “{choice_label(ruleset, change['question'], change['choice'])}”"
+def group_phrase(group: dict, quote=lambda choice: f"“{choice['label']}”") -> str:
+    """A group of what-if changes as a team would say it: 'the answer to “…?” is “…” or “…”'.
+
+    `quote(choice)` renders each choice (the results page wraps it in a link; its text stays the same).
+    """
+    return f"the answer to “{group['question']}” is " + " or ".join(quote(choice) for choice in group["choices"])
 
 
 def sensitivity_phrase(ruleset: RuleSet, entry: dict) -> str:

@@ -557,7 +557,7 @@ def test_what_would_change_it_links_are_canonical_and_show_what_they_promise(cli
                 assert set(changed) == set(answers) | set(difference)
                 (question, choice), = difference.items()
                 assert link.text == CHOICE_LABELS[(question, choice)]
-                assert item.text.startswith(QUESTION_TEXT[question])
+                assert item.text.startswith(f"the answer to “{QUESTION_TEXT[question]}” is ")
                 found[(question, choice)] = (direction, promised)
                 target_page = page(client.get(target))
                 assert target_page.find("h1", id="answer-title").text == promised

@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 
 from recommender import RuleSet
 from recommender.links import RULES_PARAM
+from recommender.wording import group_phrase
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,9 @@ class PageParts:
         """What-if groups: the question, each choice that flips it as a link, and the new recommendation."""
         out = []
         for group in groups:
-            links = " or ".join(f'<a href="{choice["url"]}#answer">{self.esc(choice["label"])}</a>'
-                                for choice in group["choices"])
-            out.append(f'<li>{self.esc(group["question"])} {links} → '
-                       f'{self.esc(labels[group["recommendation"]])}</li>\n')
+            phrase = group_phrase({"question": self.esc(group["question"]), "choices": group["choices"]},
+                                  lambda c: f'“<a href="{c["url"]}#answer">{self.esc(c["label"])}</a>”')
+            out.append(f'<li>{phrase} → {self.esc(labels[group["recommendation"]])}</li>\n')
         return Markup("".join(out))
 
     def query(self, state, fingerprint: str | None) -> str:
