@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from web import api, views
 from web.cli import recommend_command, rules_cli
 from web.errors import init_errors
+from web.paths import init_paths
 from web.rules_holder import RulesHolder
 from web.secret import load_or_create_secret_key
 from web.security import init_security
@@ -68,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(api.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    init_paths(app)
     init_security(app)
     init_errors(app)
     app.cli.add_command(rules_cli)

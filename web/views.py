@@ -16,6 +16,7 @@ from recommender.wording import describe_condition, group_changes, sensitivity_p
 
 from .forms import form_answers, questionnaire_form_class
 from .pages import page_parts
+from .paths import site_paths
 
 bp = Blueprint("web", __name__)
 
@@ -101,9 +102,10 @@ def results():
     document = result_document(result)
     parts = page_parts(ruleset)
     state, fingerprint = result.state, ruleset.fingerprint
-    results_base = url_for("web.results") + "?"
+    paths = site_paths()
+    results_base = paths["results"] + "?"
     query = parts.query(state, fingerprint)
-    change_url = url_for("web.questionnaire") + "?" + parts.query(state, None)
+    change_url = paths["questionnaire"] + "?" + parts.query(state, None)
 
     def changed_link(question_id: str, choice_id: str) -> str:
         q = ruleset.question_index[question_id]
@@ -114,15 +116,13 @@ def results():
     driving = {ruleset.criterion_index[row["criterion"]] for row in document["drivers"]}
     labels = {option.id: option.label for option in ruleset.options}
     accents = {option.id: index % 4 for index, option in enumerate(ruleset.options)}
+    share = request.host_url.rstrip("/") + results_base + query
     return render_template(
         "results.html", doc=document, labels=labels,
         stale=link.fingerprint is not None and link.fingerprint != fingerprint,
-        share_url=request.host_url.rstrip("/") + results_base + query,
-        canonical=request.host_url.rstrip("/") + results_base + query,
+        share_url=share, canonical=share,
         change_url=change_url,
-        record_url=url_for("web.record") + "?" + query,
-        json_url=url_for("api.recommendation_from_query") + "?" + query,
-        rules_url=url_for("web.how_it_decides"),
+        query=query,
         accent=result.winner % 4,
         bars=parts.bars(document, accents),
         drivers=parts.drivers(document["drivers"], "h3", ruleset.criterion_index),
