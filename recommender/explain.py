@@ -116,13 +116,15 @@ def _winner_at(factor: Fraction, base: list[int], row: list[int], eligible: list
 def _first_flip(candidates: list[Fraction], limit: Fraction, winner: int, base, row, eligible):
     """Walk crossing points away from 1 towards `limit`; return (factor, new winner) at the first change."""
     for position, point in enumerate(candidates):
-        at = _winner_at(point, base, row, eligible)
-        if at != winner:
-            return point, at
         beyond = candidates[position + 1] if position + 1 < len(candidates) else limit
+        # The option that wins just past the crossing is the one the change leads to; exactly at it, a tie of
+        # several options is settled by list order, which says nothing about the direction of the change.
         after = _winner_at((point + beyond) / 2, base, row, eligible)
         if after != winner:
             return point, after
+        at = _winner_at(point, base, row, eligible)
+        if at != winner:
+            return point, at
     return None
 
 

@@ -31,7 +31,9 @@ def _thaw(value: Any) -> Any:
 
 _FROZEN = (AfterValidator(_deep_freeze), PlainSerializer(_thaw))
 TextById = Annotated[Mapping[Id, str], *_FROZEN]
-PointsById = Annotated[Mapping[Id, float], *_FROZEN]
+# Finite and bounded: points are counted in integer millionths, and a tuner never needs more than this.
+Points = Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)]
+PointsById = Annotated[Mapping[Id, Points], *_FROZEN]
 ChoiceByQuestion = Annotated[Mapping[Id, Id], *_FROZEN]
 
 
@@ -86,7 +88,7 @@ class Criterion(_Frozen):
 
     id: Id = Field(description="Stable id of the row, used by rules.")
     label: str = Field(min_length=1, max_length=80, description="The row name exactly as in the comparison table.")
-    weight: float = Field(default=1.0, ge=0, le=100,
+    weight: float = Field(default=1.0, ge=0, le=100, allow_inf_nan=False,
                           description="Multiplies every point the row's rules give (0 switches the row off).")
     texts: TextById = Field(default_factory=dict,
                                  description="What each option offers on this row, keyed by option id.")
@@ -134,7 +136,8 @@ class Scenario(_Frozen):
 class Closeness(_Frozen):
     """How the winner's lead over the runner-up is put into words."""
 
-    close: float = Field(ge=0, description="A lead (in points) below this is 'a close call'; a lead of 0 is a tie.")
+    close: float = Field(ge=0, le=1000, allow_inf_nan=False,
+                         description="A lead (in points) below this is 'a close call'; a lead of 0 is a tie.")
 
 
 class RulesFile(_Frozen):

@@ -636,3 +636,19 @@ def test_sensitivity_when_every_option_is_ruled_out():
     assert doc["sensitivity"] == [{"criterion": "row", "factor": 0.0, "direction": "less", "recommendation": "first"}]
     switched_off = {**spec, "criteria": [{**spec["criteria"][0], "weight": 0}]}
     assert document_for(load_case(switched_off), {"a": "x"})["recommendation"] == "first"
+
+
+@pytest.mark.parametrize("answers", [
+    # A three-way tie at the crossing: list order settles the tie itself, another option wins just past it.
+    {"traffic": "steady", "networking": "ports", "storage": "none", "resources": "quotas", "team_size": "solo",
+     "expertise": "docker", "tenants": "many"},
+])
+def test_sensitivity_names_the_option_that_wins_past_a_multi_way_tie(answers, shipped_case):
+    doc = document_for(shipped_case, answers)
+    criteria = [c["id"] for c in shipped_case.spec["criteria"]]
+    assert doc["sensitivity"], "these answers are sensitive to some weight"
+    for entry in doc["sensitivity"]:
+        assert entry["criterion"] in criteria
+        factor = Fraction(entry["factor"]).limit_denominator(10**6)
+        probe, up = nudged(factor, entry["direction"])
+        assert reloaded_winner(shipped_case, answers, entry["criterion"], probe, up) == entry["recommendation"]

@@ -542,3 +542,17 @@ def test_mappings_inside_loaded_rules_cannot_be_changed(mapping):
     key = next(iter(target))
     with pytest.raises(TypeError):
         target[key] = "changed"
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ("scores: {docker: .inf}", "finite number"),
+    ("scores: {docker: .nan}", "finite number"),
+    ("scores: {docker: 1e9}", "less than or equal to 1000"),
+])
+def test_scores_must_be_finite_and_bounded(edit, message):
+    text = RULES_PATH.read_text(encoding="utf-8").replace("scores: {docker: 2}", edit, 1)
+    assert edit in text
+    with pytest.raises(RulesValidationError) as caught:
+        load_rules_text(text)
+    assert len(caught.value.issues) == 1
+    assert message in caught.value.issues[0].message

@@ -1380,3 +1380,17 @@ def test_defaults_are_the_documented_ones(tmp_path):
     assert config["PROXY_FIX"] == 0
     assert config.get("WTF_CSRF_ENABLED", True) is True
 
+
+
+def test_a_specific_reason_for_a_400_is_shown(client):
+    # A server puts the raw request-line bytes into QUERY_STRING as latin-1 text.
+    response = client.get("/results", environ_overrides={"QUERY_STRING": b"services=f\xffw".decode("latin-1")})
+    assert response.status_code == 400
+    assert "not valid UTF-8" in response.get_data(as_text=True)
+
+
+def test_a_hostile_script_root_is_escaped_in_what_if_links(client):
+    response = client.get("/results?services=few&hosts=one",
+                          environ_overrides={"SCRIPT_NAME": '/x"><script>alert(1)</script>'})
+    assert response.status_code == 200
+    assert "<script>alert" not in response.get_data(as_text=True)

@@ -44,7 +44,9 @@ def _error_response(status: int, title: str, message: str, headers=None):
 def handle_http_error(error: HTTPException):
     status = error.code or 500
     headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
-    message = EXPLANATIONS.get(status, error.description or "")
+    # A message given with abort(...) says more than the general explanation of the status.
+    custom = error.description and error.description != type(error).description
+    message = error.description if custom else EXPLANATIONS.get(status, error.description or "")
     if status == 405 and headers:
         message += f" It accepts: {headers['Allow']}."
     return _error_response(status, error.name, message, headers)

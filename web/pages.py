@@ -73,7 +73,7 @@ class PageParts:
         out = []
         for group in groups:
             phrase = group_phrase({"question": self.esc(group["question"]), "choices": group["choices"]},
-                                  lambda c: f'“<a href="{c["url"]}#answer">{self.esc(c["label"])}</a>”')
+                                  lambda c: f'“<a href="{escape(c["url"])}#answer">{self.esc(c["label"])}</a>”')
             out.append(f'<li>{phrase} → {self.esc(labels[group["recommendation"]])}</li>\n')
         return Markup("".join(out))
 

@@ -23,7 +23,8 @@ def site_paths() -> dict[str, str]:
     found = cache.get(request.script_root)
     if found is None:
         found = {name: url_for(endpoint, **values) for name, (endpoint, values) in ENDPOINTS.items()}
-        cache[request.script_root] = found
+        if len(cache) < 8:  # a deployment has one script root; never let request headers grow the cache
+            cache[request.script_root] = found
     return found
 
 

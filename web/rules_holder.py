@@ -67,6 +67,11 @@ class RulesHolder:
         except RulesError as error:
             self._fail(error, signature)
             return
+        except Exception as error:  # a bug in loading must not take the site down either
+            log.exception("unexpected error loading %s", self.display_name)
+            self._fail(RulesError([RulesIssue(self.display_name, 1, 1, (), f"could not be loaded: {error!r}")]),
+                       signature)
+            return
         self.rules, self.error, self._signature = rules, None, signature
         self.loaded_at = datetime.now(UTC)
         log.info("rules loaded from %s, fingerprint %s", self.display_name, rules.fingerprint)

@@ -24,8 +24,11 @@ def load_or_create_secret_key(instance_path: str) -> str:
     try:
         os.link(temporary, path)  # fails if another worker got there first; then theirs is the key
     except FileExistsError:
-        pass
+        with open(path, encoding="ascii") as handle:
+            if not handle.read().strip():
+                os.replace(temporary, path)  # an empty key file (a crash while writing?) is replaced
     finally:
-        os.unlink(temporary)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
     with open(path, encoding="ascii") as handle:
         return handle.read().strip()
