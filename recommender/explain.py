@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from functools import cmp_to_key
 
-from .engine import CLOSE, TIE, Result, winner_of
+from .engine import Result, winner_of
 from .ruleset import MICRO
 
 CLOSENESS_WORDS = {"clear": "a clear choice", "close": "a close call — read on", "tie": "a tie, settled by simplicity"}
@@ -233,7 +233,6 @@ def result_document(result: Result) -> dict:
                 "reasons": [rs.rules[r].rule.because for r in driver.rules], "texts": dict(criterion.texts)}
 
     changes = what_if(result)
-    winner_position = result.winner
     return {
         "recommendation": options[result.winner].id,
         "label": options[result.winner].label,
@@ -254,7 +253,7 @@ def result_document(result: Result) -> dict:
                      for o in range(len(options)) for r in result.excluded_by[o]],
         "what_if": [{"question": questions[c.question].id, "choice": questions[c.question].choices[c.choice - 1].id,
                      "recommendation": options[c.winner].id,
-                     "direction": "heavier" if c.winner > winner_position else "lighter",
+                     "direction": "heavier" if c.winner > result.winner else "lighter",
                      "was_unanswered": c.was_unanswered} for c in changes],
         "sensitivity": [{"criterion": criteria[s.criterion].id, "factor": round(s.factor, 4),
                          "direction": s.direction, "recommendation": options[s.winner].id}
@@ -267,5 +266,5 @@ def result_document(result: Result) -> dict:
     }
 
 
-__all__ = ["CLOSE", "TIE", "Driver", "Sensitivity", "WhatIf", "drivers", "headline", "notes", "result_document",
+__all__ = ["Driver", "Sensitivity", "WhatIf", "drivers", "headline", "notes", "result_document",
            "sensitivity", "what_if"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
@@ -15,14 +14,9 @@ from recommender.model import json_schema
 from recommender.report import check_summary, recommendation_text, scenario_lines
 from recommender.scenarios import run_scenarios
 
-from .cli_tuning import diff_command, explore_command
+from .cli_tuning import diff_command, display_path, explore_command
 
 rules_cli = AppGroup("rules", help="Check, test and describe the rules file.")
-
-
-def _display(path: str) -> str:
-    relative = os.path.relpath(path)
-    return relative if not relative.startswith("..") else path
 
 
 def _rules_path(path: str | None) -> str:
@@ -32,11 +26,11 @@ def _rules_path(path: str | None) -> str:
 def _load_or_exit(path: str | None):
     path = _rules_path(path)
     try:
-        ruleset = load_rules(path, _display(path))
+        ruleset = load_rules(path, display_path(path))
     except RulesError as error:
         for issue in error.issues:
             click.echo(str(issue), err=True)
-        click.echo(f"{len(error.issues)} error(s) in {_display(path)}", err=True)
+        click.echo(f"{len(error.issues)} error(s) in {display_path(path)}", err=True)
         sys.exit(1)
     for warning in ruleset.warnings:
         click.echo(warning, err=True)

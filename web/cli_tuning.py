@@ -24,7 +24,8 @@ class RulesSourceError(Exception):
     """A rules file could not be read at all (here: `git show` failed)."""
 
 
-def _display(path: str) -> str:
+def display_path(path: str) -> str:
+    """The path relative to the working directory when it lies below it, as people typed it."""
     relative = os.path.relpath(path)
     return relative if not relative.startswith("..") else path
 
@@ -40,7 +41,7 @@ def read_rules(spec: str, repo: str | None = None) -> RuleSet:
     Raise RulesError for an invalid file (issues named after `spec`), RulesSourceError when git fails.
     """
     if not is_git_spec(spec):
-        return load_rules(spec, _display(spec))
+        return load_rules(spec, display_path(spec))
     try:
         shown = subprocess.run(["git", "show", spec], cwd=repo or None, capture_output=True, check=False,
                                timeout=60)
@@ -66,7 +67,7 @@ def _load_or_exit(spec: str, repo: str) -> RuleSet:
     except RulesError as error:
         for issue in error.issues:
             click.echo(str(issue), err=True)
-        click.echo(f"{len(error.issues)} error(s) in {spec if is_git_spec(spec) else _display(spec)}", err=True)
+        click.echo(f"{len(error.issues)} error(s) in {spec if is_git_spec(spec) else display_path(spec)}", err=True)
         sys.exit(1)
     except RulesSourceError as error:
         click.echo(f"error: {error}", err=True)
