@@ -31,13 +31,15 @@ class PageParts:
     fieldsets: tuple[tuple[Markup, ...], ...]           # [question][state], state 0 = Not sure
     bad_fieldsets: tuple[Markup, ...]                   # [question], flagged as invalid, nothing chosen
     escaped: dict[str, str]                             # every text of the rules → its HTML-escaped form
+    labels: dict[str, str]                              # option id → label
+    accents: dict[str, int]                             # option id → accent colour class number
 
     def esc(self, text: str) -> str:
         """HTML-escaped text: a lookup for the rules' own texts, escaping only for anything else."""
         found = self.escaped.get(text)
         return found if found is not None else str(escape(text))
 
-    def bars(self, document: dict, accents: dict[str, int]) -> Markup:
+    def bars(self, document: dict) -> Markup:
         """One bar per option on a shared axis that includes 0, so negative scores read as such."""
         scores = [entry["score"] for entry in document["ranking"]]
         low, high = min(0.0, *scores), max(0.0, *scores)
@@ -51,7 +53,8 @@ class PageParts:
                 f'<span class="bar-label">{self.esc(entry["label"])}'
                 f'{" <span class=tag>recommended</span>" if winner else ""}'
                 f'{" <span class=tag>ruled out</span>" if entry["excluded"] else ""}</span>'
-                f'<svg class="bar accent-{accents[entry["option"]]}" viewBox="0 0 100 10" preserveAspectRatio="none" '
+                f'<svg class="bar accent-{self.accents[entry["option"]]}" viewBox="0 0 100 10" '
+                f'preserveAspectRatio="none" '
                 f'aria-hidden="true" focusable="false"><rect class="track" x="0" y="0" width="100" height="10"/>'
                 f'<rect class="fill" x="{(min(score, 0.0) - low) / span * 100:.2f}" y="0" '
                 f'width="{max(abs(score) / span * 100, 0.8):.2f}" height="10"/></svg>'
@@ -68,13 +71,13 @@ class PageParts:
                        f'<ul>{reasons}</ul>\n{self.row_texts[criterion_index[row["criterion"]]]}\n</article>\n')
         return Markup("".join(out))
 
-    def changes(self, groups: list[dict], labels: dict[str, str]) -> Markup:
+    def changes(self, groups: list[dict]) -> Markup:
         """What-if groups: the question, each choice that flips it as a link, and the new recommendation."""
         out = []
         for group in groups:
             phrase = group_phrase({"question": self.esc(group["question"]), "choices": group["choices"]},
                                   lambda c: f'“<a href="{escape(c["url"])}#answer">{self.esc(c["label"])}</a>”')
-            out.append(f'<li>{phrase} → {self.esc(labels[group["recommendation"]])}</li>\n')
+            out.append(f'<li>{phrase} → {self.esc(self.labels[group["recommendation"]])}</li>\n')
         return Markup("".join(out))
 
     def query(self, state, fingerprint: str | None) -> str:
@@ -103,6 +106,8 @@ def page_parts(ruleset: RuleSet) -> PageParts:
         bad_fieldsets=tuple(Markup(macros.question_fieldset(q, "", True, ruleset.criteria_read_by(q.id)))
                             for q in ruleset.questions),
         escaped={text: str(escape(text)) for text in _texts(ruleset)},
+        labels={option.id: option.label for option in options},
+        accents={option.id: index % 4 for index, option in enumerate(options)},
     )
 
 

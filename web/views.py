@@ -114,21 +114,19 @@ def results():
 
     changes = group_changes(ruleset, document["what_if"], changed_link)
     driving = {ruleset.criterion_index[row["criterion"]] for row in document["drivers"]}
-    labels = {option.id: option.label for option in ruleset.options}
-    accents = {option.id: index % 4 for index, option in enumerate(ruleset.options)}
     share = request.host_url.rstrip("/") + results_base + query
     return render_template(
-        "results.html", doc=document, labels=labels,
+        "results.html", doc=document, labels=parts.labels,
         stale=link.fingerprint is not None and link.fingerprint != fingerprint,
         share_url=share, canonical=share,
         change_url=change_url,
         query=query,
         accent=result.winner % 4,
-        bars=parts.bars(document, accents),
+        bars=parts.bars(document),
         drivers=parts.drivers(document["drivers"], "h3", ruleset.criterion_index),
         against=parts.drivers(document["against"], "h4", ruleset.criterion_index),
-        heavier=parts.changes([group for group in changes if group["direction"] == "heavier"], labels),
-        lighter=parts.changes([group for group in changes if group["direction"] == "lighter"], labels),
+        heavier=parts.changes([group for group in changes if group["direction"] == "heavier"]),
+        lighter=parts.changes([group for group in changes if group["direction"] == "lighter"]),
         open_questions=[ruleset.questions[ruleset.question_index[q]] for q in document["unanswered_could_change"]],
         robustness=[sensitivity_phrase(ruleset, entry) for entry in document["sensitivity"]],
         closeness_words=CLOSENESS_WORDS[document["closeness"]],
