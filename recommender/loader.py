@@ -133,6 +133,9 @@ class _Checker:
                             "choose another question id")
             seen: dict[str, int] = {}
             for c, choice in enumerate(question.choices):
+                for option in choice.unmet:
+                    self._known(("questions", index, "choices", c, "unmet", option), option, option_ids, "option",
+                                key=True)
                 if choice.id in seen:
                     self.report(("questions", index, "choices", c, "id"),
                                 f"duplicate choice id '{choice.id}' (first at choices[{seen[choice.id]}])",

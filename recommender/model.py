@@ -99,6 +99,13 @@ class Choice(_Frozen):
 
     id: Id = Field(description="Stable id used in share links and the API (never rename casually).")
     label: str = Field(min_length=1, max_length=120, description="The answer as people read it.")
+    unmet: TextById = Field(
+        default_factory=dict,
+        description="The need this answer states that some options cannot meet: option id → what that option "
+                    "leaves unmet, in plain words, and what a team would add instead (e.g. 'Swarm has no "
+                    "autoscaler: scale by hand or add one'). Every result lists these per option; a recommendation "
+                    "that leaves one unmet is never called clear. To rule the option out as well, give a rule on "
+                    "this answer `exclude`; otherwise weigh against it with points.")
 
 
 class Question(_Frozen):
@@ -108,7 +115,14 @@ class Question(_Frozen):
     text: str = Field(min_length=1, max_length=200, description="The question in plain words.")
     help: str = Field(default="", description="One sentence of help shown under the question.")
     choices: tuple[Choice, ...] = Field(min_length=2, max_length=12,
-                                        description="The possible answers, in the order shown.")
+                                        description="The possible answers, in the order shown: from the least "
+                                                    "demanding to the most demanding (the ordering contract), "
+                                                    "unless `ordered` is false.")
+    ordered: bool = Field(default=True,
+                          description="Whether the choices run from the least to the most demanding. A more "
+                                      "demanding choice must never give a lighter recommendation, and `flask rules "
+                                      "check` proves it over the whole answer space. Set false only for a question "
+                                      "whose choices have no such order, and say why in docs/rules-format.md.")
 
 
 class Rule(_Frozen):
@@ -145,7 +159,8 @@ class RulesFile(_Frozen):
 
     version: Literal[1] = Field(description="Format version of this file.")
     closeness: Closeness = Field(description="Thresholds for calling a result clear or close.")
-    options: tuple[Option, ...] = Field(min_length=1, description="What can be recommended, simplest first: "
+    options: tuple[Option, ...] = Field(min_length=1, description="What can be recommended, from the lightest to "
+                                                                  "run to the heaviest (the ordering contract): "
                                                                   "ties go to the earlier option.")
     criteria: tuple[Criterion, ...] = Field(min_length=1, description="The comparison table's rows, in order.")
     questions: tuple[Question, ...] = Field(min_length=1, description="The questionnaire, in order.")
