@@ -5,7 +5,8 @@ Run with `.venv/bin/python -m bench.engine`. It prints a report and always exits
 - load: read + parse + validate + compile rules.yaml, median of LOADS loads (target ≤ 50 ms);
 - per questionnaire: evaluate + result_document (which runs drivers, what-if and sensitivity) over ANSWER_SETS
   random answer sets (each question one of its choices or unanswered, fixed seed), mean and p99 (target ≤ 0.2 ms);
-- breakdown: evaluate, drivers, what_if and sensitivity, each timed alone on the same answer sets.
+- breakdown: evaluate, drivers, what_if, sensitivity and the open-question outlook, each timed alone on the same
+  answer sets (the outlook's table is built when the rules load, as the web's rules holder does, and timed apart).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from recommender import RulesError, evaluate, load_rules, result_document
 from recommender.explain import drivers, sensitivity, what_if
+from recommender.outlook import WinnerTable, outlook, warm, winner_table
 from recommender.source import read_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,14 +91,30 @@ def main() -> int:
     line("load + validate + compile", f"{median:.2f} ms", LOAD_TARGET_MS, median)
     line("  of which read + YAML parse", f"{statistics.median(parses):.2f} ms", None, 0.0)
 
+    def build_outlook_table() -> None:  # what `warm` does, on a table of its own
+        table = WinnerTable(ruleset)
+        table.prepare()
+        table.outlook((0,) * len(ruleset.questions), 0)
+
+    tables = [timed_ms(build_outlook_table) for _ in range(5)]
+    line("open-question outlooks (once per version)", f"{statistics.median(tables):.2f} ms", None, 0.0)
+    warm(ruleset)  # as the web's rules holder does when it loads a version
+
     answer_sets = random_answer_sets(ruleset, ANSWER_SETS, SEED)
-    for answers in answer_sets[:300]:  # warm-up
+    for answers in random_answer_sets(ruleset, 300, SEED + 1):  # warm-up, on other answer sets
         result_document(evaluate(ruleset, answers))
+    table = winner_table(ruleset)
+
+    def uncached(call: Callable[[object], object]) -> Callable[[object], object]:
+        # Every answer set here is new to a server too: no outlook cached by an earlier pass may answer it.
+        table.forget()
+        warm(ruleset)
+        return call
     results = [evaluate(ruleset, answers) for answers in answer_sets]
     answered = statistics.mean(len(answers) for answers in answer_sets)
     print(f"\nPer questionnaire ({ANSWER_SETS} random answer sets, seed {SEED}, "
           f"{answered:.1f} of {len(model.questions)} questions answered on average)")
-    total = per_call(lambda answers: result_document(evaluate(ruleset, answers)), answer_sets)
+    total = per_call(uncached(lambda answers: result_document(evaluate(ruleset, answers))), answer_sets)
     mean, tail = statistics.mean(total), p99(total)
     line("evaluate + result_document: mean", f"{mean * 1000:.1f} µs ({mean:.4f} ms)", QUESTIONNAIRE_TARGET_MS, mean)
     line("evaluate + result_document: p99", f"{tail * 1000:.1f} µs ({tail:.4f} ms)", QUESTIONNAIRE_TARGET_MS, tail)
@@ -104,10 +122,11 @@ def main() -> int:
     print("\nBreakdown (each alone, same answer sets)")
     parts = {
         "evaluate": per_call(lambda answers: evaluate(ruleset, answers), answer_sets),
-        "result_document (given a Result)": per_call(result_document, results),
+        "result_document (given a Result)": per_call(uncached(result_document), results),
         "  drivers": per_call(drivers, results),
         "  what_if": per_call(what_if, results),
         "  sensitivity": per_call(sensitivity, results),
+        "  open-question outlook": per_call(uncached(outlook), results),
     }
     for name, samples in parts.items():
         part_mean, part_tail = statistics.mean(samples), p99(samples)

@@ -28,6 +28,8 @@ class Result:
     closeness: str                       # CLEAR, CLOSE or TIE
     won_on_tie: bool                     # the winner only won because it is listed first
     keys: tuple[int, ...] = ()           # per rule, its row in its truth table for this state (what-if reuses it)
+    # Per option, the (question, choice number) answers, in questionnaire order, that state a need it leaves unmet.
+    unmet: tuple[tuple[tuple[int, int], ...], ...] = ()
 
     @property
     def answers(self) -> dict[str, str]:
@@ -118,7 +120,25 @@ def evaluate_state(ruleset: RuleSet, state: State) -> Result:
     else:
         closeness = CLEAR
     return Result(ruleset, state, fired, tuple(totals), tuple(tuple(e) for e in excluded), ranking, winner,
-                  runner_up, margin, closeness, won_on_tie, keys)
+                  runner_up, margin, closeness, won_on_tie, keys, unmet_needs(ruleset, state))
+
+
+_NONE_UNMET: dict[int, tuple[tuple[()], ...]] = {}
+
+
+def unmet_needs(ruleset: RuleSet, state: State) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per option, the answered (question, choice number) pairs whose `unmet` names it, in questionnaire order."""
+    masks = ruleset.unmet_masks
+    hits = [q for q in ruleset.unmet_questions if masks[q][state[q]]]
+    if not hits:
+        n = len(ruleset.options)
+        return _NONE_UNMET.get(n) or _NONE_UNMET.setdefault(n, ((),) * n)
+    per_option: list[list[tuple[int, int]]] = [[] for _ in ruleset.options]
+    for q in hits:
+        s = state[q]
+        for o, _ in ruleset.unmet[q][s]:
+            per_option[o].append((q, s))
+    return tuple(tuple(pairs) for pairs in per_option)
 
 
 def rank(totals: list[int] | tuple[int, ...], excluded: list[bool]) -> tuple[int, ...]:
@@ -126,12 +146,13 @@ def rank(totals: list[int] | tuple[int, ...], excluded: list[bool]) -> tuple[int
     return tuple(sorted(range(len(totals)), key=lambda o: (excluded[o], -totals[o], o)))
 
 
-def winner_of(totals: list[int], exclusion_counts: list[int]) -> int:
-    """The top of `rank` without sorting: what what-if needs thousands of times."""
-    best = -1
-    best_key = None
+def winner_of(totals: list[int], exclusion_counts: list[int] | None) -> int:
+    """The top of `rank` without sorting: what what-if needs thousands of times (None: nothing excluded)."""
+    if exclusion_counts is None or not any(exclusion_counts):
+        return totals.index(max(totals))  # the first of the highest: ties go to the earlier option
+    best, best_total = -1, 0
     for o, total in enumerate(totals):
-        key = (exclusion_counts[o] > 0, -total)
-        if best_key is None or key < best_key:
-            best, best_key = o, key
-    return best
+        if not exclusion_counts[o] and (best < 0 or total > best_total):
+            best, best_total = o, total
+    # With every option ruled out, the ranking ignores exclusions.
+    return best if best >= 0 else totals.index(max(totals))

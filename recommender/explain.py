@@ -5,11 +5,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cmp_to_key
+from operator import add
 
-from .engine import Result, winner_of
+from .engine import CLEAR, Result, winner_of
+from .outlook import Outlook, outlook
 from .ruleset import MICRO
+from .wording import headline_text
 
-CLOSENESS_WORDS = {"clear": "a clear choice", "close": "a close call — read on", "tie": "a tie, settled by simplicity"}
+# The document's closeness adds to the engine's margin-based CLEAR, CLOSE and TIE:
+UNANSWERED = "unanswered"  # nothing answered: there is nothing to recommend on yet
+OPEN = "open"              # a clear lead, but the open questions would make another option win in most ways
+UNMET = "unmet"            # a clear lead, but the recommendation leaves a need the answers state unmet
 
 
 @dataclass(frozen=True)
@@ -72,29 +78,35 @@ def what_if(result: Result) -> list[WhatIf]:
         fired[index] = 1
     keys = result.keys
     base_totals = result.totals
-    base_counts = [len(e) for e in result.excluded_by]
+    # Exclusion counts per option; None while nothing is excluded (most results), so most changes skip them.
+    base_counts = [len(e) for e in result.excluded_by] if any(result.excluded_by) else None
     found = []
     for q, question in enumerate(ruleset.questions):
         current = state[q]
-        solo = ruleset.solo[q]
-        was_points, was_counts = solo[current]
+        deltas = ruleset.solo_delta[q][current]
         shared = ruleset.shared_readers[q]
         for choice in range(1, len(question.choices) + 1):
             if choice == current:
                 continue
             # Rules reading this question alone: one precomputed delta. Rules reading others too: look them up.
-            now_points, now_counts = solo[choice]
-            totals = [t - a + b for t, a, b in zip(base_totals, was_points, now_points)]
-            counts = [c - a + b for c, a, b in zip(base_counts, was_counts, now_counts)]
+            points_delta, counts_delta = deltas[choice]
+            totals = list(map(add, base_totals, points_delta))
+            counts = base_counts
+            if counts_delta:
+                counts = list(map(add, base_counts or [0] * len(totals), counts_delta))
             shift = choice - current
             for r, stride in shared:
                 now = rules[r].table[keys[r] + shift * stride]
                 if now != fired[r]:
+                    rule = rules[r]
                     sign = 1 if now else -1
-                    for o, points in enumerate(rules[r].points):
+                    for o, points in enumerate(rule.points):
                         totals[o] += sign * points
-                    for o in rules[r].excludes:
-                        counts[o] += sign
+                    if rule.excludes:
+                        if counts is base_counts:  # copied before its first change
+                            counts = list(base_counts or [0] * len(totals))
+                        for o in rule.excludes:
+                            counts[o] += sign
             winner = winner_of(totals, counts)
             if winner != result.winner:
                 found.append(WhatIf(q, choice, winner, current == 0))
@@ -193,23 +205,37 @@ def _points(value: int) -> float:
     return value / MICRO
 
 
-def headline(result: Result) -> str:
-    """One plain sentence: the recommendation and how close it was."""
-    label = result.ruleset.options[result.winner].label
-    return f"{label} — {CLOSENESS_WORDS[result.closeness]}"
+def closeness(result: Result, open_outlook: Outlook) -> str:
+    """How sure the recommendation is: never "clear" while the open questions or an unmet need say otherwise."""
+    if not any(result.state):
+        return UNANSWERED
+    if result.closeness != CLEAR:
+        return result.closeness
+    if 2 * open_outlook.counts[result.winner] < open_outlook.total:
+        return OPEN
+    if result.unmet[result.winner]:
+        return UNMET
+    return CLEAR
+
+
+def headline(result: Result, open_outlook: Outlook | None = None) -> str:
+    """One plain sentence: the recommendation and how sure it is."""
+    word = closeness(result, open_outlook or outlook(result))
+    return headline_text(result.ruleset.options[result.winner].label, word)
 
 
 def notes(result: Result) -> list[str]:
     """Plain remarks about how the result came about that a reader should not miss."""
     options = result.ruleset.options
     said = []
+    if not any(result.state):
+        # Nothing answered: the tie-break's pick is no recommendation, so it is not presented as one.
+        return ["No question was answered, so nothing favours any option yet."]
     if result.all_excluded:
         said.append("Every option was ruled out by some answer; the highest score is shown anyway.")
     if result.won_on_tie and result.runner_up is not None:
         said.append(f"{options[result.winner].label} and {options[result.runner_up].label} scored the same; "
                     "ties go to the simpler option.")
-    if not any(result.state):
-        said.append("No question was answered, so nothing favours any option yet.")
     return said
 
 
@@ -233,11 +259,13 @@ def result_document(result: Result) -> dict:
                 "reasons": [rs.rules[r].rule.because for r in driver.rules], "texts": dict(criterion.texts)}
 
     changes = what_if(result)
+    ahead = outlook(result)
+    word = closeness(result, ahead)
     return {
         "recommendation": options[result.winner].id,
         "label": options[result.winner].label,
-        "closeness": result.closeness,
-        "headline": headline(result),
+        "closeness": word,
+        "headline": headline_text(options[result.winner].label, word),
         "why": rs.rules[pro[0].rules[0]].rule.because if pro else None,
         "margin": _points(result.margin),
         "runner_up": options[result.runner_up].id if result.runner_up is not None else None,
@@ -251,6 +279,7 @@ def result_document(result: Result) -> dict:
         "fired_rules": fired,
         "excluded": [{"option": options[o].id, "rule": rs.rules[r].rule.id, "reason": rs.rules[r].rule.because}
                      for o in range(len(options)) for r in result.excluded_by[o]],
+        "unmet_needs": _unmet_needs(result),
         "what_if": [{"question": questions[c.question].id, "choice": questions[c.question].choices[c.choice - 1].id,
                      "recommendation": options[c.winner].id,
                      "direction": "heavier" if c.winner > result.winner else "lighter",
@@ -261,10 +290,39 @@ def result_document(result: Result) -> dict:
         "unanswered": list(result.unanswered),
         "unanswered_could_change": sorted({questions[c.question].id for c in changes if c.was_unanswered},
                                           key=lambda qid: rs.question_index[qid]),
+        "open": {"questions": [questions[q].id for q in ahead.questions],
+                 "wins": {option.id: count / ahead.total for option, count in zip(options, ahead.counts)}},
         "answers": result.answers,
         "rules_fingerprint": rs.fingerprint,
     }
 
 
-__all__ = ["Driver", "Sensitivity", "WhatIf", "drivers", "headline", "notes", "result_document",
-           "sensitivity", "what_if"]
+def _unmet_needs(result: Result) -> dict[str, list[dict]]:
+    """Per option (all of them, in order), the needs the answers state that it leaves unmet."""
+    rs = result.ruleset
+    needs = {}
+    for option, pairs in zip(rs.options, result.unmet):
+        entries = []
+        for q, s in pairs:
+            question = rs.questions[q]
+            choice = question.choices[s - 1]
+            entries.append({"question": question.id, "choice": choice.id, "text": choice.unmet[option.id]})
+        needs[option.id] = entries
+    return needs
+
+
+__all__ = [
+    "OPEN",
+    "UNANSWERED",
+    "UNMET",
+    "Driver",
+    "Sensitivity",
+    "WhatIf",
+    "closeness",
+    "drivers",
+    "headline",
+    "notes",
+    "result_document",
+    "sensitivity",
+    "what_if",
+]

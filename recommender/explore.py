@@ -21,12 +21,16 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .engine import evaluate
 from .links import canonical_query
 from .ruleset import MICRO, RuleSet
+
+if TYPE_CHECKING:
+    from .monotonicity import MonotonicityReport
 
 DEFAULT_BUDGET = 40_000_000      # at most this many states are evaluated exhaustively (about 4 s on 2 cores)
 DEFAULT_SAMPLE = 1_000_000       # states drawn when the space is larger than the budget
@@ -140,6 +144,8 @@ class ExploreReport:
     closest: tuple[CloseCall, ...]
     full_close: int                  # fully answered states that are ties or close calls
     typical: tuple[tuple[str, Example | None], ...]
+    monotonicity: MonotonicityReport | None = None
+    unmet_needs: Share | None = None     # states whose winner leaves a need an answer states unmet
 
     @property
     def rate(self) -> float:
@@ -167,6 +173,8 @@ class ExploreReport:
             "never_win": list(self.never_win),
             "closest": [c.as_dict() for c in self.closest], "full_close": self.full_close,
             "typical": {option: example.as_dict() if example else None for option, example in self.typical},
+            "monotonicity": self.monotonicity.as_dict() if self.monotonicity else None,
+            "unmet_needs": self.unmet_needs.as_dict() if self.unmet_needs else None,
         }
 
 
@@ -213,6 +221,22 @@ class DiffReport:
     scenarios_compared: int
     only_old: dict[str, tuple[str, ...]] = field(default_factory=dict)   # "questions", "choices", "options"
     only_new: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Each over its own file's whole answer space (or a sample of it), not only the answers both understand.
+    old_monotonicity: MonotonicityReport | None = None
+    new_monotonicity: MonotonicityReport | None = None
+    old_unmet_needs: Share | None = None
+    new_unmet_needs: Share | None = None
+
+    def monotonicity_change(self) -> dict | None:
+        """Violations old → new, and the kinds of violation that appear or disappear."""
+        if self.old_monotonicity is None or self.new_monotonicity is None:
+            return None
+        old, new = self.old_monotonicity.by_kind(), self.new_monotonicity.by_kind()
+        return {"old": self.old_monotonicity.count, "new": self.new_monotonicity.count,
+                "old_mode": "exhaustive" if self.old_monotonicity.exhaustive else "sample",
+                "new_mode": "exhaustive" if self.new_monotonicity.exhaustive else "sample",
+                "appeared": [kind for key, kind in new.items() if key not in old],
+                "disappeared": [kind for key, kind in old.items() if key not in new]}
 
     @property
     def flips(self) -> tuple[Flip, ...]:
@@ -231,7 +255,17 @@ class DiffReport:
             "scenarios": [s.as_dict() for s in self.scenarios],
             "only_old": {k: list(v) for k, v in self.only_old.items()},
             "only_new": {k: list(v) for k, v in self.only_new.items()},
+            "monotonicity": _monotonicity_change_dict(self.monotonicity_change()),
+            "unmet_needs": {"old": self.old_unmet_needs.as_dict(), "new": self.new_unmet_needs.as_dict()}
+            if self.old_unmet_needs and self.new_unmet_needs else None,
         }
+
+
+def _monotonicity_change_dict(change: dict | None) -> dict | None:
+    if change is None:
+        return None
+    return {**change, "appeared": [k.as_dict() for k in change["appeared"]],
+            "disappeared": [k.as_dict() for k in change["disappeared"]]}
 
 
 # --- compilation ---------------------------------------------------------------------------------------------
@@ -919,6 +953,11 @@ def explore(ruleset: RuleSet, *, budget: int = DEFAULT_BUDGET, sample: int = DEF
     else:
         found = _sample_findings(model, sample, seed)
     seconds = time.perf_counter() - start
+    from .monotonicity import space_checks  # here: monotonicity builds on this module
+    if isinstance(found.checks, _GridChecks):
+        ordering, unmet = space_checks(ruleset, grid=(model, found.checks.grid.winner))
+    else:
+        ordering, unmet = space_checks(ruleset, budget=budget, sample=sample, seed=seed)
     dead, dead_unchecked, idle, idle_unchecked = _run_checks(model, found.checks, check_seconds)
     k, options, sampled = model.k, ruleset.options, not exhaustive
     pairs = []
@@ -960,7 +999,8 @@ def explore(ruleset: RuleSet, *, budget: int = DEFAULT_BUDGET, sample: int = DEF
                       for state, w, r, margin in found.closest),
         full_close=found.full_close,
         typical=tuple((o.id, _example(model, found.first[i][0]) if found.first.get(i) else None)
-                      for i, o in enumerate(options)))
+                      for i, o in enumerate(options)),
+        monotonicity=ordering, unmet_needs=unmet)
 
 
 # --- diff ----------------------------------------------------------------------------------------------------
@@ -1025,10 +1065,21 @@ def diff(old: RuleSet, new: RuleSet, *, budget: int = DEFAULT_BUDGET, sample: in
     old_map = np.array([ids.index(o.id) for o in old.options], dtype=np.intp)
     new_map = np.array([ids.index(o.id) for o in new.options], dtype=np.intp)
     code_type = np.uint8 if n * n < 255 else np.uint16
+    # When both sides ask the same questions with the same choices and offer the same options, the compared space
+    # is each side's own, and its winner grids serve the monotonicity and unmet-needs checks too.
+    same_space = (exhaustive and [o.id for o in old.options] == [o.id for o in new.options]
+                  and _axes_of(old) == _axes_of(new) == axes)
+    grids: dict[str, tuple[_Model, np.ndarray]] = {}
     if exhaustive:
-        codes = _evaluate_grid(old_model, full=False, relabel=old_map.astype(code_type)).winner
-        codes *= n
-        codes += _evaluate_grid(new_model, full=False, relabel=new_map.astype(code_type)).winner
+        old_winner = _evaluate_grid(old_model, full=False, relabel=old_map.astype(code_type)).winner
+        new_winner = _evaluate_grid(new_model, full=False, relabel=new_map.astype(code_type)).winner
+        if same_space:
+            grids = {"old": (old_model, old_winner), "new": (new_model, new_winner)}
+            codes = old_winner * np.array(n, dtype=code_type)
+        else:
+            codes = old_winner
+            codes *= n
+        codes += new_winner
         evaluated = space
         counts = _counts(codes, n * n)
     else:
@@ -1050,13 +1101,17 @@ def diff(old: RuleSet, new: RuleSet, *, budget: int = DEFAULT_BUDGET, sample: in
     changed = int(sum(counts[c] for c in flips))
     scenarios, compared = _scenario_changes(old, new)
     only_old, only_new = _only(old, new)
+    from .monotonicity import space_checks  # here: monotonicity builds on this module
+    old_ordering, old_unmet = space_checks(old, budget=budget, sample=sample, seed=seed, grid=grids.get("old"))
+    new_ordering, new_unmet = space_checks(new, budget=budget, sample=sample, seed=seed, grid=grids.get("new"))
     return DiffReport(
         old_file=old.file, new_file=new.file, old_fingerprint=old.fingerprint, new_fingerprint=new.fingerprint,
         questions=tuple(axis.question for axis in axes), space=space, exhaustive=exhaustive, evaluated=evaluated,
         seed=None if exhaustive else seed, seconds=seconds,
         changed=Share("changed", "recommendation changes", changed, evaluated, sampled),
         matrix=tuple(matrix), scenarios=tuple(scenarios), scenarios_compared=compared,
-        only_old=only_old, only_new=only_new)
+        only_old=only_old, only_new=only_new, old_monotonicity=old_ordering, new_monotonicity=new_ordering,
+        old_unmet_needs=old_unmet, new_unmet_needs=new_unmet)
 
 
 # --- text ----------------------------------------------------------------------------------------------------
@@ -1110,6 +1165,12 @@ def explore_text(report: ExploreReport) -> str:
     if report.idle_rows_unchecked:
         out.append(f"  not checked within the time budget: {_names(report.idle_rows_unchecked)}")
     out.append(f"Options that never win{'' if report.exhaustive else ' in the sample'}: {_names(report.never_win)}")
+    if report.monotonicity is not None:
+        from .monotonicity import monotonicity_text
+        out += ["", monotonicity_text(report.monotonicity)]
+    if report.unmet_needs is not None:
+        out.append(f"The recommendation leaves a need an answer states unmet in "
+                   f"{_percent(report.unmet_needs).strip()} of the {where} ({report.unmet_needs.count:,}).")
     out += ["", f"Answers most often in a tie or close call (share of the {where} with that answer):"]
     out += [f"  {share.id:<28} {_percent(share)}" for share in report.close_answers] or ["  none"]
     out += ["", f"Closest calls (fully answered, ties and close calls, smallest lead first, then questionnaire "
@@ -1126,6 +1187,26 @@ def explore_text(report: ExploreReport) -> str:
         else:
             out.append(f"  {option} ({example.unanswered} unanswered): {example.query}")
     return "\n".join(out)
+
+
+def _diff_checks_text(report: DiffReport) -> list[str]:
+    """Monotonicity violations and unmet needs, old → new, each over its own file's answer space."""
+    change = report.monotonicity_change()
+    if change is None:
+        return []
+    from .monotonicity import kind_text
+
+    def count(key: str) -> str:
+        return f"{change[key]:,}" + (" (sampled)" if change[f"{key}_mode"] == "sample" else "")
+    out = ["", f"Monotonicity violations (a more demanding answer gives a lighter recommendation; each file over "
+               f"its own answer space): {count('old')} → {count('new')}"]
+    out += [f"  appears:    {kind_text(kind)}" for kind in change["appeared"]]
+    out += [f"  disappears: {kind_text(kind)}" for kind in change["disappeared"]]
+    if report.old_unmet_needs is not None and report.new_unmet_needs is not None:
+        out.append(f"The recommendation leaves a need an answer states unmet in "
+                   f"{_percent(report.old_unmet_needs).strip()} → {_percent(report.new_unmet_needs).strip()} "
+                   f"of questionnaires.")
+    return out
 
 
 def diff_text(report: DiffReport) -> str:
@@ -1158,6 +1239,7 @@ def diff_text(report: DiffReport) -> str:
         for flip in sorted(report.flips, key=lambda f: -f.share.count):
             out.append(f"  {flip.source} → {flip.target}:")
             out += [f"    {example.query or '(nothing answered)'}" for example in flip.examples]
+    out += _diff_checks_text(report)
     out += ["", f"Scenarios whose result changes ({len(report.scenarios)} of {report.scenarios_compared}):"]
     for change in report.scenarios:
         note = f"  (ignored: {', '.join(change.ignored)})" if change.ignored else ""

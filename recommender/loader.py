@@ -268,6 +268,11 @@ class _Checker:
         warnings = [self.source.issue(("questions", i, "id"), f"question '{q.id}' is read by no rule",
                                       "its answer never changes a result")
                     for i, q in enumerate(model.questions) if i not in read_questions]
+        for i, scenario in enumerate(model.scenarios):
+            if len(scenario.expect) > 1 and not scenario.close_call:
+                warnings.append(self.source.issue(("scenarios", i, "expect"),
+                                                  f"scenario '{scenario.name}' accepts several options",
+                                                  "say why it is a close call in `close_call`"))
         for i, c in enumerate(model.criteria):
             if c.weight == 0:
                 warnings.append(self.source.issue(("criteria", i, "weight"), f"criterion '{c.id}' has weight 0",

@@ -144,7 +144,11 @@ class Scenario(_Frozen):
     name: str = Field(min_length=1, description="What the case describes.")
     answers: ChoiceByQuestion = Field(description="Question id → choice id; unnamed questions stay unanswered.")
     expect: OneOrManyIds = Field(description="The expected option id, or a list of acceptable ones.")
-    source: str = Field(min_length=1, description="A public reference or the reasoning behind the expectation.")
+    source: str = Field(min_length=1, description="The real, publicly described situation: who, where (title and "
+                                                  "address) and the concrete figures it states.")
+    close_call: str | None = Field(default=None, min_length=1,
+                                   description="Why this case is a close call: the reason more than one option in "
+                                               "`expect` is acceptable. Needed whenever `expect` lists several.")
 
 
 class Closeness(_Frozen):

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from .explain import CLOSENESS_WORDS
 from .ruleset import RuleSet
-from .wording import group_changes, group_phrase, sensitivity_phrase
+from .wording import (
+                      CLOSENESS_WORDS,
+                      group_changes,
+                      group_phrase,
+                      open_outlook_sentence,
+                      percent,
+                      sensitivity_phrase,
+                      unmet_phrase,
+)
 
 
 def _score(value: float) -> str:
@@ -15,7 +22,10 @@ def decision_record(document: dict, ruleset: RuleSet, share_url: str) -> str:
     """Title, context (the answers), drivers, options with scores, outcome, consequences (what would change it)."""
     labels = {o.id: o.label for o in ruleset.options}
     questions = {q.id: q for q in ruleset.questions}
-    out = [f"# Run our containers with {document['label']}", "",
+    unanswered = document["closeness"] == "unanswered"
+    title = "# How to run our containers: no answers yet" if unanswered else \
+        f"# Run our containers with {document['label']}"
+    out = [title, "",
            "* Status: proposed",
            f"* Rules: Dockwise rules {document['rules_fingerprint']}", "",
            "## Context and Problem Statement", "",
@@ -42,11 +52,27 @@ def decision_record(document: dict, ruleset: RuleSet, share_url: str) -> str:
     for entry in document["ranking"]:
         ruled_out = f" — ruled out: {entry['excluded']}" if entry["excluded"] else ""
         out.append(f"* {entry['label']} — score {_score(entry['score'])}{ruled_out}")
-    out += ["", "## Decision Outcome", "",
-            f"Chosen option: \"{document['label']}\" ({CLOSENESS_WORDS[document['closeness']]})."
-            + (f" Main reason: {document['why']}" if document["why"] else "")]
+        # MADR lists an option's cons under it: here, the needs the answers state that it leaves unmet.
+        out += [f"  * Bad, because it leaves unmet: {need['text']}"
+                for need in document["unmet_needs"][entry["option"]]]
+    out += ["", "## Decision Outcome", ""]
+    if unanswered:
+        out.append("No option chosen yet: no question was answered, so nothing favours any option. "
+                   "Answer the questions you can and download the record again.")
+        out.append("")
+        out.append(f"Over every way to answer all {len(document['open']['questions'])} questions: " + ", ".join(
+            f"{labels[option]} wins in {percent(share)}" for option, share in document["open"]["wins"].items()) + ".")
+    else:
+        out.append(f"Chosen option: \"{document['label']}\" ({CLOSENESS_WORDS[document['closeness']]})."
+                   + (f" Main reason: {document['why']}" if document["why"] else ""))
+        needs = document["unmet_needs"][document["recommendation"]]
+        if needs:
+            out += [""] + [f"* {unmet_phrase(need['text'])}" for need in needs]
+        sentence = open_outlook_sentence(ruleset, document)
+        if sentence:
+            out += ["", sentence]
     out += ["", *document["notes"]] if document["notes"] else []
-    groups = group_changes(ruleset, document["what_if"], lambda question, choice: "")
+    groups = [] if unanswered else group_changes(ruleset, document["what_if"], lambda question, choice: "")
     heavier = [g for g in groups if g["direction"] == "heavier"]
     lighter = [g for g in groups if g["direction"] == "lighter"]
     out += ["", "### Consequences", ""]
@@ -55,7 +81,9 @@ def decision_record(document: dict, ruleset: RuleSet, share_url: str) -> str:
             out.append(f"{title}:")
             out += [f"* {group_phrase(g)} → {labels[g['recommendation']]}" for g in changes]
             out.append("")
-    if not heavier and not lighter:
+    if unanswered:
+        out += ["Answer a few questions first: the record then says what would change the recommendation.", ""]
+    elif not heavier and not lighter:
         out += ["No single changed answer would change this recommendation.", ""]
     if document["sensitivity"]:
         out.append("How robust it is:")

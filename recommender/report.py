@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from .ruleset import MICRO, RuleSet
 from .scenarios import ScenarioOutcome
-from .wording import group_changes, group_phrase, sensitivity_phrase
+from .wording import (
+                      group_changes,
+                      group_phrase,
+                      open_outlook_sentence,
+                      percent,
+                      sensitivity_phrase,
+                      unmet_lines,
+                      unmet_phrase,
+)
 
 
 def _num(value: float) -> str:
@@ -43,10 +51,29 @@ def scenario_lines(outcomes: list[ScenarioOutcome]) -> list[str]:
 def recommendation_text(document: dict, ruleset: RuleSet) -> str:
     """The result document as readable text: answer, scores, drivers, exclusions, what-if, sensitivity."""
     labels = {o.id: o.label for o in ruleset.options}
-    out = [f"Recommendation: {document['headline']}"]
+    if document["closeness"] == "unanswered":
+        example = ruleset.questions[0]
+        out = [f"{document['headline']}.",
+               f"Give answers as QUESTION=CHOICE (e.g. {example.id}={example.choices[0].id}); the scores below "
+               "are all 0."]
+    else:
+        out = [f"Recommendation: {document['headline']}"]
+        out += [f"  {unmet_phrase(need['text'])}" for need in document["unmet_needs"][document["recommendation"]]]
     if document["why"]:
         out.append(f"Why: {document['why']}")
     out += [f"Note: {note}" for note in document["notes"]]
+    sentence = open_outlook_sentence(ruleset, document)
+    if sentence or document["closeness"] == "unanswered":
+        out += ["", "Open questions:", f"  {sentence}" if sentence else
+                f"  Over every way to answer all {len(document['open']['questions'])} questions:"]
+        out += [f"  {labels[option]:<26} wins in {percent(share)}"
+                for option, share in document["open"]["wins"].items()]
+    unmet = unmet_lines(ruleset, document)
+    if unmet:
+        out += ["", "Needs each option leaves unmet:"]
+        for label, texts in unmet:
+            out.append(f"  {label}:")
+            out += [f"    - {text}" for text in texts]
     out.append("")
     out.append("Scores:")
     for entry in document["ranking"]:
@@ -58,7 +85,7 @@ def recommendation_text(document: dict, ruleset: RuleSet) -> str:
             for row in rows:
                 out.append(f"  {row['label']} ({_num(row['lead'])} to the lead)")
                 out += [f"    - {reason}" for reason in row["reasons"]]
-    if document["what_if"]:
+    if document["what_if"] and document["closeness"] != "unanswered":
         out += ["", "What would change it:"]
         for group in group_changes(ruleset, document["what_if"], lambda question, choice: ""):
             lead = "Revisit this when" if group["direction"] == "heavier" else "You could simplify if"

@@ -53,7 +53,14 @@ class RuleSet:
     # points and exclusion counts per option of the rules that read that question alone; and the other readers.
     solo: tuple[tuple[tuple[tuple[int, ...], tuple[int, ...]], ...], ...] = ()
     shared_readers: tuple[tuple[tuple[int, int], ...], ...] = ()
+    # The same deltas from each state to each other: [question][from state][to state] → (points, exclusion counts
+    # or None when no count changes), so a what-if adds one vector.
+    solo_delta: tuple[tuple[tuple[tuple[tuple[int, ...], tuple[int, ...] | None], ...], ...], ...] = ()
     close_micro: int = 0
+    # Per question and state, the options that answer leaves a need unmet for: ((option index, text), ...).
+    unmet: tuple[tuple[tuple[tuple[int, str], ...], ...], ...] = ()
+    unmet_questions: tuple[int, ...] = ()  # the questions with any unmet text, and per question a mask of its states
+    unmet_masks: tuple[bytes, ...] = ()
 
     @property
     def options(self) -> tuple[Option, ...]:
@@ -76,6 +83,17 @@ class RuleSet:
         q = self.question_index[question_id]
         rows = {self.rules[r].criterion for r, _ in self.readers[q]}
         return tuple(c for i, c in enumerate(self.criteria) if i in rows)
+
+
+def _delta(was: tuple[tuple[int, ...], tuple[int, ...]], now: tuple[tuple[int, ...], tuple[int, ...]]):
+    points = tuple(b - a for a, b in zip(was[0], now[0]))
+    counts = tuple(b - a for a, b in zip(was[1], now[1]))
+    return points, counts if any(counts) else None
+
+
+def _unmet_of(texts, option_index: dict[str, int]) -> tuple[tuple[int, str], ...]:
+    """A choice's unmet needs as (option index, text), in option order (unknown ids are the loader's to report)."""
+    return tuple(sorted((option_index[o], text) for o, text in texts.items() if o in option_index))
 
 
 def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: list[Condition],
@@ -113,6 +131,8 @@ def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: l
                         counts[o] += 1
             per_state.append((tuple(points), tuple(counts)))
         solo.append(tuple(per_state))
+    unmet = tuple(((),) + tuple(_unmet_of(choice.unmet, option_index) for choice in question.choices)
+                  for question in model.questions)
     return RuleSet(
         file=file,
         model=model,
@@ -125,7 +145,11 @@ def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: l
         criterion_index=MappingProxyType(criterion_index),
         readers=tuple(tuple(r) for r in readers),
         solo=tuple(solo),
+        solo_delta=tuple(tuple(tuple(_delta(was, now) for now in states) for was in states) for states in solo),
         shared_readers=tuple(tuple((r, stride) for r, stride in rs if len(compiled[r].questions) > 1)
                              for rs in readers),
         close_micro=to_micro(model.closeness.close),
+        unmet=unmet,
+        unmet_questions=tuple(q for q, states in enumerate(unmet) if any(states)),
+        unmet_masks=tuple(bytes(bool(texts) for texts in states) for states in unmet),
     )

@@ -4,6 +4,76 @@ from __future__ import annotations
 
 from .ruleset import RuleSet
 
+# How sure a recommendation is, per value of the result document's `closeness`.
+CLOSENESS_WORDS = {
+    "clear": "a clear choice",
+    "close": "a close call — read on",
+    "tie": "a tie, settled by simplicity",
+    "open": "a first lean — the open questions could still change it",
+    "unmet": "the best fit, but it leaves a stated need unmet",
+    "unanswered": "no answers yet",
+}
+NO_ANSWERS_HEADLINE = "No recommendation yet: answer a few questions first"
+
+
+def headline_text(label: str, closeness: str) -> str:
+    """The recommendation and how sure it is, e.g. 'Kubernetes — a clear choice'; none when nothing is answered."""
+    if closeness == "unanswered":
+        return NO_ANSWERS_HEADLINE
+    return f"{label} — {CLOSENESS_WORDS[closeness]}"
+
+
+def unmet_phrase(text: str) -> str:
+    """One need the recommendation leaves unmet, as said next to it."""
+    return f"Leaves unmet: {text}"
+
+
+def percent(share: float) -> str:
+    """A share as a percentage: whole numbers, more digits only where rounding would say 0 % or 100 % untruly."""
+    if share <= 0:
+        return "0 %"
+    if share >= 1:
+        return "100 %"
+    for digits in (0, 1, 2):
+        text = f"{100 * share:.{digits}f}"
+        if 0 < float(text) < 100:
+            return f"{text} %"
+    return "under 0.01 %" if share < 0.5 else "over 99.99 %"
+
+
+def open_sentence(label: str, share: float, open_count: int, question: str, quote=lambda text: text) -> str:
+    """What the open questions could change, e.g. 'Kubernetes wins in 68 % of the ways your 7 open questions could
+    be answered; the one that matters most: …?'. `question` is the most decisive one; `quote` may wrap it in a link.
+    """
+    if open_count == 1:
+        if share >= 1:
+            return f"{label} wins whichever way your open question is answered: {quote(question)}"
+        return f"{label} wins in {percent(share)} of the ways your open question could be answered: {quote(question)}"
+    if share >= 1:
+        return f"{label} wins in every way your {open_count} open questions could be answered."
+    return (f"{label} wins in {percent(share)} of the ways your {open_count} open questions could be answered; "
+            f"the one that matters most: {quote(question)}")
+
+
+def open_outlook_sentence(ruleset: RuleSet, document: dict, quote=lambda question, text: text,
+                          esc=lambda text: text) -> str | None:
+    """The document's open-question sentence, or None when nothing is open (or nothing is answered).
+
+    `esc` escapes the rules' texts and `quote(question id, escaped text)` renders the question (the page links it).
+    """
+    questions = document["open"]["questions"]
+    if not questions or document["closeness"] == "unanswered":
+        return None
+    top = ruleset.questions[ruleset.question_index[questions[0]]]
+    return open_sentence(esc(document["label"]), document["open"]["wins"][document["recommendation"]],
+                         len(questions), esc(top.text), lambda text: quote(top.id, text))
+
+
+def unmet_lines(ruleset: RuleSet, document: dict) -> list[tuple[str, list[str]]]:
+    """(option label, its unmet needs' texts) for every option that leaves a stated need unmet, in option order."""
+    return [(ruleset.options[ruleset.option_index[option]].label, [need["text"] for need in needs])
+            for option, needs in document["unmet_needs"].items() if needs]
+
 
 def choice_label(ruleset: RuleSet, question_id: str, choice_id: str) -> str:
     question = ruleset.questions[ruleset.question_index[question_id]]

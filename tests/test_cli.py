@@ -18,6 +18,7 @@ from recommender.model import json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_PATH = ROOT / "rules.yaml"
+DATA = Path(__file__).resolve().parent / "data"
 SHIPPED_TEXT = RULES_PATH.read_text(encoding="utf-8")
 SHIPPED = yaml.safe_load(SHIPPED_TEXT)
 
@@ -25,6 +26,10 @@ ERROR_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<rest>.+
 SUMMARY = re.compile(
     r"^(?P<file>.+): OK — (?P<options>\d+) options, (?P<criteria>\d+) criteria, (?P<questions>\d+) questions, "
     r"(?P<rules>\d+) rules, (?P<scenarios>\d+) scenarios; fingerprint (?P<fingerprint>[0-9a-f]{8})$")
+MONOTONICITY = re.compile(
+    r"^Monotonicity: (?P<violations>[\d,]+) violations?( \(.+ of the pairs\))? — every ordered question, every "
+    r"adjacent pair of choices, over every combination of the other answers \((?P<space>[\d,]+) questionnaires; "
+    r"(?P<pairs>[\d,]+) pairs\) in [\d.]+ s; exempt: (?P<exempt>.+)$")
 
 OPTION_LABELS = {option["id"]: option["label"] for option in SHIPPED["options"]}
 CHOICE_LABELS = {(q["id"], c["id"]): c["label"] for q in SHIPPED["questions"] for c in q["choices"]}
@@ -32,16 +37,17 @@ CHOICE_LABELS = {(q["id"], c["id"]): c["label"] for q in SHIPPED["questions"] fo
 # The keys of the result document (recommender.explain.result_document), the contract of `recommend --json`.
 DOCUMENT_KEYS = {
     "recommendation", "label", "closeness", "headline", "why", "margin", "runner_up", "tie_break", "notes",
-    "ranking", "drivers", "against", "fired_rules", "excluded", "what_if", "sensitivity", "unanswered",
-    "unanswered_could_change", "answers", "rules_fingerprint",
+    "ranking", "drivers", "against", "fired_rules", "excluded", "unmet_needs", "what_if", "sensitivity", "unanswered",
+    "unanswered_could_change", "open", "answers", "rules_fingerprint",
 }
 
 # Edits of the shipped file, each anchored on text that occurs exactly once in it.
 MISSPELT_CHOICE = ("    when: {services: one, hosts: one}\n", "    when: {services: one, hosts: oen}\n")
-UNKNOWN_RULE_FIELD = ("    when: {resources: limits}\n", "    when: {resources: limits}\n    wieght: 2\n")
+UNKNOWN_RULE_FIELD = ("    when: {resources: [none, limits]}\n",
+                      "    when: {resources: [none, limits]}\n    wieght: 2\n")
 UNUSED_QUESTION = (
-    "        label: No; we run on-premises, or it is not allowed\n",
-    "        label: No; we run on-premises, or it is not allowed\n"
+    "        label: Yes, one is available to us\n",
+    "        label: Yes, one is available to us\n"
     "  - id: budget\n    text: What is your budget?\n    choices:\n"
     "      - id: low\n        label: Low\n      - id: high\n        label: High\n",
 )
@@ -113,12 +119,20 @@ def broken_rules(tmp_path, monkeypatch) -> Path:
 
 # --- rules check -----------------------------------------------------------------------------------------------------
 
-def test_check_shipped_rules_prints_one_summary_line(runner, shipped_rules):
+def test_check_shipped_rules_prints_the_summary_and_the_monotonicity_line(runner, shipped_rules):
     result = runner.invoke(args=["rules", "check"])
-    assert result.exit_code == 0, result.output
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert len(lines) == 1
+    ordering = MONOTONICITY.match(lines[1])
+    assert ordering, lines[1]
+    violations = int(ordering["violations"].replace(",", ""))
+    # Whether the shipped rules have none is pinned in test_monotonicity.py; here, that the exit status says so.
+    assert result.exit_code == (1 if violations else 0), result.output
+    assert bool(lines[2:]) == bool(violations)
+    assert all(line.startswith("  ") for line in lines[2:])
+    assert ordering["space"] == "19,660,800"
+    unordered = [q["id"] for q in SHIPPED["questions"] if q.get("ordered") is False]
+    assert ordering["exempt"] == (f"{', '.join(unordered)} (ordered: false)" if unordered else "none")
     summary = SUMMARY.match(lines[0])
     assert summary, lines[0]
     assert summary["file"].endswith("rules.yaml")
@@ -136,18 +150,18 @@ def test_check_reports_every_error_with_its_line_and_column(broken_rules):
         ("broken.yaml", *position(broken_rules, "oen}")):
             "rules[0].when.hosts: 'hosts' has no choice 'oen' (did you mean 'one'?)",
         ("broken.yaml", *position(broken_rules, "wieght: 2")):
-            "rules[33].wieght: unknown field 'wieght' (did you mean 'weight'?)",
+            "rules[41].wieght: unknown field 'wieght' (did you mean 'weight'?)",
     }
     assert result.stderr.splitlines()[-1] == "2 error(s) in broken.yaml"
 
 
 @pytest.mark.parametrize(("edit", "needle", "message"), [
-    (("    scores: {docker: 1, compose: 1}\n    because: Per-container",
-      "    scores: {docker: 1, compose: 1, kubernets: 1}\n    because: Per-container"),
+    (("    scores: {kubernetes: -1}\n    because: Per-container",
+      "    scores: {kubernetes: -1, kubernets: 1}\n    because: Per-container"),
      "kubernets", "unknown option 'kubernets' (did you mean 'kubernetes'?)"),
-    (("    when: {resources: limits}\n", "    when: {resouces: limits}\n"),
+    (("    when: {resources: [none, limits]}\n", "    when: {resouces: [none, limits]}\n"),
      "resouces", "unknown question 'resouces' (did you mean 'resources'?)"),
-    (("    when: {resources: limits}\n", "    when: {resources: limits}\n    criterion: scalingg\n"),
+    (("    when: {resources: [none, limits]}\n", "    when: {resources: [none, limits]}\n    criterion: scalingg\n"),
      "criterion: scalingg", "duplicate key 'criterion'"),
 ], ids=["unknown-option", "unknown-question", "duplicate-key"])
 def test_check_points_at_the_mistake(tmp_path, monkeypatch, edit, needle, message):
@@ -188,35 +202,67 @@ def test_check_missing_file(tmp_path, monkeypatch):
     assert "file not found" in error["rest"]
 
 
+@pytest.mark.parametrize(("name", "status", "lines"), [
+    ("minimal.yaml", 0, []),
+    ("violation.yaml", 1, [
+        "  hosts: one → few makes the recommendation lighter (kubernetes → compose) in 2 questionnaires "
+        "(22.2 % of those with hosts=one), e.g. hosts=one&traffic=spiky&storage=volumes",
+        "  hosts: few → many makes the recommendation lighter (compose → docker) in 2 questionnaires "
+        "(22.2 % of those with hosts=few), e.g. hosts=few&traffic=steady&storage=volumes"]),
+], ids=["clean", "violating"])
+def test_check_proves_monotonicity_and_lists_each_kind_of_violation(tmp_path, monkeypatch, name, status, lines):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text((DATA / name).read_text(encoding="utf-8"), encoding="utf-8")
+    result = runner_for(RULES_PATH).invoke(args=["rules", "check", name])
+    assert result.exit_code == status, result.output
+    assert result.stderr == ""
+    out = result.stdout.splitlines()
+    assert SUMMARY.match(out[0])
+    ordering = MONOTONICITY.match(out[1])
+    assert ordering, out[1]
+    assert int(ordering["violations"]) == len(lines) * 2
+    assert out[2:] == lines
+
+
+def clean_copy(path: Path) -> Path:
+    """A rules file without monotonicity violations (tests/data/minimal.yaml) at `path`."""
+    path.write_text((DATA / "minimal.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    return path
+
+
 def test_check_without_path_uses_the_apps_rules_path(tmp_path):
-    custom = write_edited(tmp_path / "custom.yaml", RENAMED_COMPOSE)
+    custom = clean_copy(tmp_path / "custom.yaml")
     result = runner_for(custom).invoke(args=["rules", "check"])
     assert result.exit_code == 0, result.output
-    summary = SUMMARY.match(result.stdout.strip())
+    summary = SUMMARY.match(result.stdout.splitlines()[0])
     assert summary
     assert Path(summary["file"]).resolve() == custom.resolve()
     assert summary["fingerprint"] == load_rules(custom).fingerprint != load_rules(RULES_PATH).fingerprint
 
 
 def test_check_without_path_uses_dockwise_rules_path_from_the_environment(tmp_path, monkeypatch):
-    custom = write_edited(tmp_path / "from-env.yaml", RENAMED_COMPOSE)
+    custom = clean_copy(tmp_path / "from-env.yaml")
     monkeypatch.setenv("DOCKWISE_RULES_PATH", str(custom))
     result = create_app(TEST_CONFIG).test_cli_runner().invoke(args=["rules", "check"])
     assert result.exit_code == 0, result.output
-    summary = SUMMARY.match(result.stdout.strip())
+    summary = SUMMARY.match(result.stdout.splitlines()[0])
     assert summary
     assert Path(summary["file"]).resolve() == custom.resolve()
 
 
 def test_check_prints_warnings_on_stderr_and_still_passes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = write_edited(tmp_path / "rules.yaml", UNUSED_QUESTION)
+    path = clean_copy(tmp_path / "rules.yaml")
+    text = path.read_text(encoding="utf-8")
+    anchor = "      - {id: spiky, label: It jumps}\n"
+    assert text.count(anchor) == 1
+    path.write_text(text.replace(anchor, anchor + UNUSED_QUESTION[1].split("\n", 1)[1]), encoding="utf-8")
     result = runner_for(RULES_PATH).invoke(args=["rules", "check", "rules.yaml"])
     assert result.exit_code == 0
-    assert SUMMARY.match(result.stdout.strip())
+    assert SUMMARY.match(result.stdout.splitlines()[0])
     line, col = position(path, "budget\n")
     assert result.stderr.splitlines() == [
-        f"rules.yaml:{line}:{col}: warning: questions[12].id: question 'budget' is read by no rule "
+        f"rules.yaml:{line}:{col}: warning: questions[2].id: question 'budget' is read by no rule "
         "(its answer never changes a result)"]
 
 
@@ -327,6 +373,63 @@ def test_recommend_text_shows_recommendation_drivers_and_what_if(cli):
     assert f"Rules fingerprint: {document['rules_fingerprint']}" in text
 
 
+NEEDS_PATH = Path(__file__).resolve().parent / "data" / "needs.yaml"
+NEEDS_TEXT = yaml.safe_load(NEEDS_PATH.read_text(encoding="utf-8"))
+NEEDS_UNMET = {(q["id"], c["id"]): c.get("unmet", {}) for q in NEEDS_TEXT["questions"] for c in q["choices"]}
+
+
+@pytest.mark.parametrize(("answers", "headline", "leaves_unmet", "sentence", "shares", "others"), [
+    pytest.param(["hosts=one", "team=small", "traffic=spiky"],
+                 "Docker alone — the best fit, but it leaves a stated need unmet",
+                 [NEEDS_UNMET["traffic", "spiky"]["docker"]], None, None,
+                 {"Docker alone": [NEEDS_UNMET["traffic", "spiky"]["docker"]],
+                  "Docker Compose / Swarm": [NEEDS_UNMET["traffic", "spiky"]["compose"]]}, id="need unmet"),
+    pytest.param(["hosts=one"], "Docker alone — a first lean — the open questions could still change it", [],
+                 "Docker alone wins in 33 % of the ways your 2 open questions could be answered; the one that matters "
+                 "most: How many engineers run it?", ["33 %", "0 %", "67 %"], {}, id="open questions"),
+    pytest.param(["hosts=many"], "Kubernetes — a clear choice", [],
+                 "Kubernetes wins in every way your 2 open questions could be answered.", ["0 %", "0 %", "100 %"],
+                 {"Docker alone": [NEEDS_UNMET["hosts", "many"]["docker"]]}, id="clear"),
+])
+def test_recommend_text_says_unmet_needs_and_what_open_questions_could_change(cli, answers, headline, leaves_unmet,
+                                                                              sentence, shares, others):
+    result = cli("recommend", "--rules", str(NEEDS_PATH), *answers)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Recommendation: {headline}"
+    assert lines[1:1 + len(leaves_unmet)] == [f"  Leaves unmet: {text}" for text in leaves_unmet]
+    assert not any("Leaves unmet" in line for line in lines[1 + len(leaves_unmet):])
+    if sentence:
+        start = lines.index("Open questions:") + 1
+        assert lines[start] == f"  {sentence}"
+        labels = [option["label"] for option in NEEDS_TEXT["options"]]
+        assert [line.split()[-2] + " %" for line in lines[start + 1:start + 4]] == shares
+        assert [line.strip().startswith(label) for line, label in zip(lines[start + 1:start + 4], labels)] == [True] * 3
+    else:
+        assert "Open questions:" not in lines
+    if others:
+        start = lines.index("Needs each option leaves unmet:") + 1
+        section = lines[start:lines.index("", start)]
+        expected = []
+        for label, texts in others.items():
+            expected += [f"  {label}:"] + [f"    - {text}" for text in texts]
+        assert section == expected
+    else:
+        assert "Needs each option leaves unmet:" not in lines
+
+
+def test_recommend_without_answers_recommends_nothing_but_json_keeps_the_document(cli):
+    text = cli("recommend", "--rules", str(NEEDS_PATH)).stdout
+    assert text.startswith("No recommendation yet: answer a few questions first.\n")
+    assert "Recommendation:" not in text
+    assert "What would change it:" not in text
+    assert "  Over every way to answer all 3 questions:" in text
+    document = json.loads(cli("recommend", "--json", "--rules", str(NEEDS_PATH)).stdout)
+    assert set(document) == DOCUMENT_KEYS
+    assert document["closeness"] == "unanswered"
+    assert document["open"]["questions"] == ["team", "hosts", "traffic"]
+
+
 @pytest.mark.parametrize(("answers", "expected"), [
     (["servces=few"], ["unknown question 'servces'", "did you mean 'services'?"]),
     (["services=fwe"], ["'services' has no choice 'fwe'", "did you mean 'few'?"]),
@@ -414,9 +517,13 @@ def run_flask(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 
 def test_flask_executable_finds_app_py_from_the_repo_root():
     completed = run_flask("rules", "check")
-    assert completed.returncode == 0, completed.stderr
-    assert SUMMARY.match(completed.stdout.strip())
+    assert "Traceback" not in completed.stderr
+    lines = completed.stdout.splitlines()
+    assert SUMMARY.match(lines[0])
     assert completed.stdout.startswith("rules.yaml: OK")
+    ordering = MONOTONICITY.match(lines[1])
+    assert ordering, lines[1]
+    assert completed.returncode == (0 if ordering["violations"] == "0" else 1), completed.stderr
 
 
 def test_flask_executable_reports_broken_rules_named_in_the_environment(broken_rules):

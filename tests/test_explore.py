@@ -478,6 +478,10 @@ def test_explore_cli_json_on_the_shipped_rules_is_pure_json(runner, shipped_rule
     assert sum(s["share"] for s in data["shares"]) == pytest.approx(1.0)
     assert data["dead_weight_unchecked"] == []
     assert data["idle_rows_unchecked"] == []
+    ordering = data["monotonicity"]
+    assert (ordering["mode"], ordering["space"]) == ("exhaustive", 19_660_800)
+    assert ordering["violations"] == sum(kind["count"] for kind in ordering["kinds"])
+    assert data["unmet_needs"]["total"] == 19_660_800
     for option in shipped_rules.options:
         typical = data["typical"][option.id]
         assert evaluate(shipped_rules, typical["answers"]).winner == shipped_rules.option_index[option.id]
@@ -504,6 +508,10 @@ def test_diff_cli_json_is_pure_json(runner, tmp_path):
     data = json.loads(result.stdout)
     assert data["changed"]["count"] == 1
     assert [(m["from"], m["to"], m["count"]) for m in data["matrix"] if m["from"] != m["to"]] == [("a", "b", 1)]
+    # By hand (SET_A's table): q2 u → v turns b into the lighter a at (0,u); with weight 3 on c4, at (x,u) too.
+    assert (data["monotonicity"]["old"], data["monotonicity"]["new"]) == (1, 2)
+    assert [(k["question"], k["from"], k["to"], k["count"]) for k in data["monotonicity"]["appeared"]] == []
+    assert data["unmet_needs"]["old"]["count"] == data["unmet_needs"]["new"]["count"] == 0
     same = runner.invoke(diff_command, [str(old), str(old)])
     assert same.exit_code == 0
     assert "Recommendation changes in 0.00 %" in same.stdout

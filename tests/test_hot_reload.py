@@ -38,7 +38,8 @@ CHOICE_LABEL = ("        label: Yes, one is available to us\n", "        label: 
 
 # Broken edits: (old, new, whether the error's line is exactly the edited line).
 MISSPELT_CHOICE = ("    when: {services: one, hosts: one}\n", "    when: {services: one, hosts: oen}\n", True)
-UNKNOWN_FIELD = ("    when: {resources: limits}\n", "    when: {resources: limits}\n    wieght: 2\n", False)
+UNKNOWN_FIELD = ("    when: {resources: [none, limits]}\n", "    when: {resources: [none, limits]}\n    wieght: 2\n",
+                 False)
 YAML_SYNTAX = ("closeness:\n  close: 2.0\n", "closeness:\n  close: [2.0\n", False)
 BAD_WEIGHT = ("    weight: 1.5\n", "    weight: heavy\n", True)
 

@@ -47,25 +47,36 @@ MAX_QUERY = 2048
 
 # What the results page says about how close the result is (explain.CLOSENESS_WORDS, capitalised, plus a full stop).
 CLOSENESS_TEXT = {"clear": "A clear choice.", "close": "A close call — read on.",
-                  "tie": "A tie, settled by simplicity."}
+                  "tie": "A tie, settled by simplicity.",
+                  "open": "A first lean — the open questions could still change it.",
+                  "unmet": "The best fit, but it leaves a stated need unmet."}
+NEEDS_PATH = DATA / "needs.yaml"
+NEEDS = yaml.safe_load(NEEDS_PATH.read_text(encoding="utf-8"))
+NEEDS_RULES = load_rules(NEEDS_PATH)
+NEEDS_QUESTION_TEXT = {q["id"]: q["text"] for q in NEEDS["questions"]}
+NEEDS_UNMET = {(q["id"], c["id"]): c.get("unmet", {}) for q in NEEDS["questions"] for c in q["choices"]}
+NEEDS_LABELS = {o["id"]: o["label"] for o in NEEDS["options"]}
 
 # Answer sets that between them reach every option, every closeness, both kinds of "what would change it",
 # rows pulling the other way and ruled-out options (test_scenarios_cover_every_kind_of_result keeps them honest).
 SCENARIOS = {
     "nothing answered": {},
-    "one container": {"services": "one"},
+    "docker, open questions could change it": {"services": "one"},
     "docker, close call": {"networking": "ports"},
-    "compose, both directions, docker ruled out": {"hosts": "one", "availability": "none"},
+    "compose, both directions, docker leaves a need unmet": {"hosts": "one", "availability": "none"},
+    "compose leaves a need unmet, rows against": {"services": "few", "hosts": "one", "traffic": "spiky"},
     "compose, close call with rows against": {"availability": "minutes", "networking": "ports"},
-    "compose, tie": {"tenants": "several"},
+    "compose, close call, no row against": {"tenants": "several"},
     "kubernetes, close call": {"services": "few", "hosts": "many"},
-    "kubernetes, clear, nothing would change it": {"hosts": "many", "traffic": "spiky", "availability": "minutes",
-                                                   "networking": "advanced"},
+    "kubernetes, clear, nothing would change it, lighter options leave needs unmet": {
+        "hosts": "many", "traffic": "spiky", "availability": "minutes", "networking": "advanced"},
     "fully answered": {"services": "many", "hosts": "few", "traffic": "growing", "availability": "minutes",
                        "networking": "internal", "storage": "volumes", "deployment": "file", "resources": "limits",
                        "team_size": "medium", "expertise": "docker", "tenants": "several", "managed": "unavailable"},
 }
 SCENARIO_PARAMS = [pytest.param(answers, id=name) for name, answers in SCENARIOS.items()]
+# With nothing answered the results page asks for answers instead (test_results_without_answers_ask_for_them).
+ANSWERED_PARAMS = [param for param in SCENARIO_PARAMS if param.values[0]]
 
 # Text that must never reach a response body or header: tracebacks, the repo's path, versions, object reprs.
 LEAK_MARKER = "raised-by-the-test-route"
@@ -310,12 +321,27 @@ def csrf_client(csrf_app):
 def test_scenarios_cover_every_kind_of_result():
     documents = [document_for(answers) for answers in SCENARIOS.values()]
     assert {d["recommendation"] for d in documents} == set(OPTION_ORDER)
-    assert {d["closeness"] for d in documents} == {"clear", "close", "tie"}
+    assert {d["closeness"] for d in documents} == {"clear", "close", "open", "unmet", "unanswered"}
     assert {w["direction"] for d in documents for w in d["what_if"]} == {"heavier", "lighter"}
     assert any(d["against"] for d in documents)
-    assert any(d["excluded"] for d in documents)
+    assert any(d["unmet_needs"][d["recommendation"]] for d in documents)
+    assert any(not d["unmet_needs"][d["recommendation"]] and any(d["unmet_needs"].values()) for d in documents)
     assert any(not d["what_if"] for d in documents)
     assert len(QUESTION_ORDER) == 12
+
+
+def test_an_option_a_rule_rules_out_is_marked_and_explained_on_the_page(make_app):
+    # The shipped rules rule nothing out (they flag unmet needs instead); minimal.yaml rules out Docker alone.
+    application = make_app(RULES_PATH=str(DATA / "minimal.yaml"))
+    ruleset = load_rules(DATA / "minimal.yaml")
+    expected = result_document(evaluate(ruleset, {"hosts": "many"}))
+    doc = page(application.test_client().get(f"/results?hosts=many&rules={ruleset.fingerprint}"))
+    rows = doc.find("ul", cls="bars").find_all("li")
+    assert [("excluded" in row.classes) for row in rows] == [bool(e["excluded"]) for e in expected["ranking"]]
+    assert "excluded" in rows[-1].classes
+    assert "ruled out" in rows[-1].text
+    section = doc.find("section", attrs={"aria-labelledby": "scores-title"})
+    assert "Docker alone: Many machines need an orchestrator." in " ".join(section.text.split())
 
 
 # --- the questionnaire ----------------------------------------------------------------------------------------------
@@ -377,7 +403,7 @@ def test_posting_the_questionnaire_in_question_order_redirects_to_the_results(cl
     assert response.headers["Location"] == f"/results?services=few&hosts=one&rules={FINGERPRINT}"
 
 
-@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+@pytest.mark.parametrize("answers", ANSWERED_PARAMS)
 def test_posting_answers_redirects_to_the_canonical_results_link(client, answers):
     # Posted in reverse questionnaire order, with "Not sure" for the rest and a stray field.
     posted = {q: answers.get(q, "") for q in reversed(QUESTION_ORDER)} | {"utm_source": "x"}
@@ -429,7 +455,7 @@ def test_posting_an_unknown_choice_shows_the_error_beside_it_and_keeps_the_other
 
 # --- the results page -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+@pytest.mark.parametrize("answers", ANSWERED_PARAMS)
 def test_results_page_shows_the_recommendation_scores_drivers_table_and_answers(client, answers):
     expected = document_for(answers)
     doc = page(client.get("/results?" + canonical(answers)))
@@ -442,7 +468,7 @@ def test_results_page_shows_the_recommendation_scores_drivers_table_and_answers(
     assert doc.find("title").text == f"{label} recommended — Dockwise"
     closeness = answer.find("p", cls="closeness").text
     assert closeness.startswith(CLOSENESS_TEXT[expected["closeness"]])
-    if expected["closeness"] != "clear" and expected["runner_up"]:
+    if expected["closeness"] in ("tie", "close") and expected["runner_up"]:
         assert OPTION_LABELS[expected["runner_up"]] in closeness
     if expected["why"]:
         assert answer.find("p", cls="why").text == " ".join(expected["why"].split())
@@ -493,7 +519,7 @@ def test_results_page_shows_the_recommendation_scores_drivers_table_and_answers(
     assert FINGERPRINT in doc.find("footer").text
 
 
-@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+@pytest.mark.parametrize("answers", ANSWERED_PARAMS)
 def test_results_page_links_change_record_json_and_share_url(client, answers):
     doc = page(client.get("/results?" + canonical(answers)))
     share = "http://localhost/results?" + canonical(answers)
@@ -520,7 +546,7 @@ def test_results_page_links_change_record_json_and_share_url(client, answers):
     assert api.get_json()["recommendation"] == document_for(answers)["recommendation"]
 
 
-WHAT_IF_PARAMS = [param for param in SCENARIO_PARAMS if document_for(param.values[0])["what_if"]]
+WHAT_IF_PARAMS = [param for param in ANSWERED_PARAMS if document_for(param.values[0])["what_if"]]
 
 
 @pytest.mark.parametrize("answers", WHAT_IF_PARAMS)
@@ -566,14 +592,14 @@ def test_what_would_change_it_links_are_canonical_and_show_what_they_promise(cli
 
 
 def test_results_without_any_change_say_so(client):
-    answers = SCENARIOS["kubernetes, clear, nothing would change it"]
+    answers = SCENARIOS["kubernetes, clear, nothing would change it, lighter options leave needs unmet"]
     section = page(client.get("/results?" + canonical(answers))).find(
         "section", attrs={"aria-labelledby": "change-title"})
     assert "No single changed answer would change this recommendation." in section.text
     assert not section.find_all("ul", cls="changes")
 
 
-@pytest.mark.parametrize("answers", SCENARIO_PARAMS)
+@pytest.mark.parametrize("answers", ANSWERED_PARAMS)
 def test_unanswered_questions_that_could_change_it_link_to_the_questionnaire(client, answers):
     expected = document_for(answers)
     doc = page(client.get("/results?" + canonical(answers)))
@@ -586,6 +612,141 @@ def test_unanswered_questions_that_could_change_it_link_to_the_questionnaire(cli
         questionnaire = page(client.get(target))
         questionnaire.find("fieldset", id=fragment)
         assert_checked(questionnaire, answers)
+
+
+# --- unmet needs, open questions, nothing answered (tests/data/needs.yaml; see tests/test_outlook.py for the sums) ---
+
+SPIKY_DOCKER = NEEDS_UNMET[("traffic", "spiky")]["docker"]
+SPIKY_COMPOSE = NEEDS_UNMET[("traffic", "spiky")]["compose"]
+MANY_DOCKER = NEEDS_UNMET[("hosts", "many")]["docker"]
+
+
+@pytest.fixture(scope="module")
+def needs_app(tmp_path_factory):
+    return build_app(tmp_path_factory.mktemp("instance"), RULES_PATH=str(NEEDS_PATH))
+
+
+@pytest.fixture
+def needs_client(needs_app):
+    return needs_app.test_client()
+
+
+def needs_query(answers: dict[str, str]) -> str:
+    return "&".join([f"{q['id']}={answers[q['id']]}" for q in NEEDS["questions"] if q["id"] in answers]
+                    + [f"rules={NEEDS_RULES.fingerprint}"])
+
+
+NEEDS_PAGES = [
+    # (answers, recommended label, closeness, its unmet needs, {option: its needs}, open sentence, linked question)
+    pytest.param({"hosts": "one", "team": "small", "traffic": "spiky"}, "Docker alone", "unmet", [SPIKY_DOCKER],
+                 {"Docker alone": [SPIKY_DOCKER], "Docker Compose / Swarm": [SPIKY_COMPOSE]}, None, None,
+                 id="clear lead, need unmet"),
+    pytest.param({"hosts": "one"}, "Docker alone", "open", [], {},
+                 "Docker alone wins in 33 % of the ways your 2 open questions could be answered; the one that "
+                 "matters most: How many engineers run it?", "team", id="two open questions against it"),
+    pytest.param({"hosts": "one", "traffic": "spiky"}, "Docker alone", "open", [SPIKY_DOCKER],
+                 {"Docker alone": [SPIKY_DOCKER], "Docker Compose / Swarm": [SPIKY_COMPOSE]},
+                 "Docker alone wins in 33 % of the ways your open question could be answered: How many engineers "
+                 "run it?", "team", id="one open question, need unmet"),
+    pytest.param({"hosts": "many"}, "Kubernetes", "clear", [], {"Docker alone": [MANY_DOCKER]},
+                 "Kubernetes wins in every way your 2 open questions could be answered.", None,
+                 id="clear, another option's need unmet"),
+]
+
+
+@pytest.mark.parametrize(("answers", "label", "closeness", "unmet", "others", "sentence", "linked"), NEEDS_PAGES)
+def test_results_page_says_unmet_needs_and_what_open_questions_could_change(needs_client, answers, label, closeness,
+                                                                            unmet, others, sentence, linked):
+    doc = page(needs_client.get("/results?" + needs_query(answers)))
+    answer = doc.find("section", id="answer")
+    assert answer.find("h1").text == label
+    assert answer.find("p", cls="closeness").text == CLOSENESS_TEXT[closeness]
+    # Right under the closeness line, one item per need the recommendation leaves unmet.
+    listed = answer.find_all("ul", cls="unmet")
+    assert [li.text for ul in listed for li in ul.find_all("li")] == [f"Leaves unmet: {text}" for text in unmet]
+    if unmet:
+        assert answer.find("p", cls="closeness").next_element() is listed[0]
+    outlook = answer.find_all("p", cls="open-outlook")
+    assert [p.text for p in outlook] == ([sentence] if sentence else [])
+    links = [a for p in outlook for a in p.find_all("a")]
+    if linked:
+        assert [a.text for a in links] == [NEEDS_QUESTION_TEXT[linked]]
+        target, _, fragment = links[0].attrs["href"].partition("#")
+        assert fragment == f"q-{linked}"
+        questionnaire = page(needs_client.get(target))
+        questionnaire.find("fieldset", id=fragment)
+        assert {q: v for q, v in checked(questionnaire).items() if v != [""]} == {q: [c] for q, c in answers.items()}
+    else:
+        assert not links
+    # Every option's unmet needs, in "How close it is".
+    scores = doc.find("section", attrs={"aria-labelledby": "scores-title"})
+    by_option = scores.find_all("ul", cls="unmet-by-option")
+    shown = {li.find("strong").text: [item.text for item in li.find("ul").find_all("li")]
+             for ul in by_option for li in ul.children if not isinstance(li, str)}
+    assert shown == others
+    assert ("Needs each option leaves unmet" in scores.text) == bool(others)
+
+
+@pytest.mark.parametrize("which", ["shipped", "needs"])
+@pytest.mark.parametrize("query", ["", "?rules=deadbeef", "?utm_source=x", "?hosts="])
+def test_results_without_answers_ask_for_them(client, needs_client, which, query):
+    response = (client if which == "shipped" else needs_client).get("/results" + query)
+    doc = page(response)
+    assert_layout(doc)
+    assert doc.find("h1").text == "Answer a few questions first"
+    assert doc.find("title").text == "Answer a few questions first — Dockwise"
+    notice = doc.find("div", id="no-answers")
+    assert notice.attrs["role"] == "status"
+    assert "nothing to recommend yet" in notice.text
+    # No option is presented as the recommendation: no answer card, no "recommends", the questionnaire instead.
+    assert not doc.find_all("section", id="answer")
+    assert "recommends" not in doc.find("main").text
+    form = doc.find("form", cls="questionnaire")
+    assert form.attrs["action"] == "/"
+    assert all(values == [""] for values in checked(doc).values())
+
+
+def test_decision_record_lists_unmet_needs_as_cons_and_the_open_outlook(needs_client):
+    answers = {"hosts": "one", "traffic": "spiky"}
+    text = needs_client.get("/results.md?" + needs_query(answers)).get_data(as_text=True)
+    lines = text.splitlines()
+    considered = lines[lines.index("## Considered Options") + 2:lines.index("## Decision Outcome") - 1]
+    assert considered == [
+        "* Docker alone — score 3",
+        f"  * Bad, because it leaves unmet: {SPIKY_DOCKER}",
+        "* Docker Compose / Swarm — score 1.5",
+        f"  * Bad, because it leaves unmet: {SPIKY_COMPOSE}",
+        "* Kubernetes — score 0",
+    ]
+    outcome = "\n".join(lines[lines.index("## Decision Outcome"):lines.index("### Consequences")])
+    assert f'Chosen option: "Docker alone" ({CLOSENESS_TEXT["open"][:-1].lower()}).' in outcome
+    assert f"* Leaves unmet: {SPIKY_DOCKER}" in outcome
+    assert ("Docker alone wins in 33 % of the ways your open question could be answered: How many engineers "
+            "run it?") in outcome
+
+
+def test_decision_record_without_answers_chooses_nothing(needs_client):
+    text = needs_client.get("/results.md").get_data(as_text=True)
+    assert text.startswith("# How to run our containers: no answers yet\n")
+    assert "Chosen option" not in text
+    assert "No option chosen yet" in text
+    assert "Over every way to answer all 3 questions: Docker alone wins in 17 %, Docker Compose / Swarm wins in " \
+           "0 %, Kubernetes wins in 83 %." in text
+
+
+@pytest.mark.parametrize("answers", [{}, {"hosts": "one"}, {"hosts": "one", "traffic": "spiky", "team": "small"}])
+def test_api_carries_unmet_needs_and_open_shares(needs_client, answers):
+    expected = json.loads(json.dumps(result_document(evaluate(NEEDS_RULES, answers))))
+    fetched = needs_client.get("/api/recommendations?" + needs_query(answers)).get_json()
+    posted = needs_client.post("/api/recommendations", json={"answers": answers}).get_json()
+    for body in (fetched, posted):
+        assert body["unmet_needs"] == expected["unmet_needs"]
+        assert list(body["unmet_needs"]) == list(NEEDS_LABELS)
+        assert body["open"] == expected["open"]
+        assert list(body["open"]["wins"]) == list(NEEDS_LABELS)
+        assert sum(body["open"]["wins"].values()) == pytest.approx(1.0)
+        assert body["closeness"] == expected["closeness"]
+    assert fetched["closeness"] == {0: "unanswered", 1: "open", 3: "unmet"}[len(answers)]
 
 
 @pytest.mark.parametrize(("suffix", "stale"), [
@@ -679,11 +840,11 @@ def test_decision_record_is_a_madr_markdown_download(client, answers):
     assert response.status_code == 200
     assert response.mimetype == "text/markdown"
     assert response.headers["Content-Disposition"] == \
-        f'attachment; filename="dockwise-{expected["recommendation"]}.md"'
+        f'attachment; filename="dockwise-{expected["recommendation"] if answers else "no-answers"}.md"'
     lines = response.get_data(as_text=True).splitlines()
     label = OPTION_LABELS[expected["recommendation"]]
     assert lines[0].startswith("# ")
-    assert label in lines[0]
+    assert (label in lines[0]) == bool(answers)
     headings = [line for line in lines if line.startswith(("## ", "### "))]
     assert [h for h in headings if h in MADR_HEADINGS] == MADR_HEADINGS
 
@@ -701,9 +862,10 @@ def test_decision_record_is_a_madr_markdown_download(client, answers):
     options = [line for line in section("## Considered Options") if line.startswith("* ")]
     assert [line.partition(" — ruled out")[0] for line in options] == [
         f"* {OPTION_LABELS[e['option']]} — score {e['score']:g}" for e in expected["ranking"]]
-    assert f'Chosen option: "{label}"' in "\n".join(section("## Decision Outcome"))
+    assert (f'Chosen option: "{label}"' in "\n".join(section("## Decision Outcome"))) == bool(answers)
     consequences = section("### Consequences")
-    directions = {w["direction"] for w in expected["what_if"]}
+    # With nothing answered there is no recommendation to change: the record asks for answers instead.
+    directions = {w["direction"] for w in expected["what_if"]} if answers else set()
     assert ("Revisit this when:" in consequences) == ("heavier" in directions)
     assert ("You could simplify if:" in consequences) == ("lighter" in directions)
     assert f"http://localhost/results?{canonical(answers)}" in response.get_data(as_text=True)

@@ -11,6 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from recommender import AnswersError, RulesError, evaluate, load_rules, result_document
 from recommender.model import json_schema
+from recommender.monotonicity import monotonicity, monotonicity_text
 from recommender.report import check_summary, recommendation_text, scenario_lines
 from recommender.scenarios import run_scenarios
 
@@ -40,8 +41,13 @@ def _load_or_exit(path: str | None):
 @rules_cli.command("check")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 def check_command(path: str | None) -> None:
-    """Validate the rules file; print every error as PATH:LINE:COL."""
-    click.echo(check_summary(_load_or_exit(path)))
+    """Validate the rules file (errors as PATH:LINE:COL), then prove no more demanding answer gives a lighter result."""
+    ruleset = _load_or_exit(path)
+    click.echo(check_summary(ruleset))
+    report = monotonicity(ruleset)
+    click.echo(monotonicity_text(report))
+    if report.count:
+        sys.exit(1)
 
 
 @rules_cli.command("test")

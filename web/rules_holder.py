@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from recommender import RulesError, RuleSet, load_rules
 from recommender.errors import RulesIssue
+from recommender.outlook import warm
 
 log = logging.getLogger("dockwise.rules")
 
@@ -72,6 +73,10 @@ class RulesHolder:
             self._fail(RulesError([RulesIssue(self.display_name, 1, 1, (), f"could not be loaded: {error!r}")]),
                        signature)
             return
+        try:
+            warm(rules)  # the open-question outlooks' table: built here, off the request path
+        except Exception:  # requests would build it themselves; a bug here must not keep good rules out
+            log.exception("could not prepare the open-question outlooks for %s", self.display_name)
         self.rules, self.error, self._signature = rules, None, signature
         self.loaded_at = datetime.now(UTC)
         log.info("rules loaded from %s, fingerprint %s", self.display_name, rules.fingerprint)

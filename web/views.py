@@ -5,14 +5,21 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from recommender import RuleSet, evaluate, result_document
-from recommender.explain import CLOSENESS_WORDS
 from recommender.explore import ExploreReport, explore
 from recommender.links import MAX_QUERY_BYTES, LinkAnswers, answers_from_pairs, canonical_query
 from recommender.record import decision_record
-from recommender.wording import describe_condition, group_changes, sensitivity_phrase
+from recommender.wording import (
+    CLOSENESS_WORDS,
+    describe_condition,
+    group_changes,
+    open_outlook_sentence,
+    sensitivity_phrase,
+    unmet_lines,
+    unmet_phrase,
+)
 
 from .forms import form_answers, questionnaire_form_class
 from .pages import page_parts
@@ -54,7 +61,7 @@ def read_link() -> tuple[RuleSet, LinkAnswers]:
 
 
 def render_questionnaire(ruleset: RuleSet, values, *, status: int = 200, messages=(), bad_questions=(),
-                         title: str = "Docker, Compose/Swarm or Kubernetes?"):
+                         title: str = "Docker, Compose/Swarm or Kubernetes?", notice: str | None = None):
     """The questionnaire with `values` ({question id: choice id}) checked and `bad_questions` flagged."""
     parts = page_parts(ruleset)
     fieldsets = []
@@ -64,7 +71,7 @@ def render_questionnaire(ruleset: RuleSet, values, *, status: int = 200, message
         else:
             value = values.get(question.id) or ""
             fieldsets.append(parts.fieldsets[q][ruleset.choice_index[q].get(value, 0)])
-    return render_template("questionnaire.html", messages=messages, title=title,
+    return render_template("questionnaire.html", messages=messages, title=title, notice=notice,
                            fieldsets=Markup("").join(fieldsets)), status
 
 
@@ -95,11 +102,19 @@ def invalid_link(error: InvalidLinkError):
                                 title="This link has answers Dockwise does not know")
 
 
+NO_ANSWERS_NOTICE = ("That link has no answers, so there is nothing to recommend yet: with nothing answered, every "
+                     "option scores the same. Answer the questions you can below, leave the rest at “Not sure”, "
+                     "and press Recommend.")
+
+
 @bp.get("/results")
 def results():
     ruleset, link = read_link()
     result = evaluate(ruleset, link.answers)
     document = result_document(result)
+    if document["closeness"] == "unanswered":
+        # No answers, no recommendation: the tie-break's pick would read as one, so ask for answers instead.
+        return render_questionnaire(ruleset, {}, title="Answer a few questions first", notice=NO_ANSWERS_NOTICE)
     parts = page_parts(ruleset)
     state, fingerprint = result.state, ruleset.fingerprint
     paths = site_paths()
@@ -113,6 +128,9 @@ def results():
         return results_base + parts.query(changed, fingerprint)
 
     changes = group_changes(ruleset, document["what_if"], changed_link)
+    open_sentence = open_outlook_sentence(
+        ruleset, document, lambda question_id, text: f'<a href="{escape(change_url)}#q-{question_id}">{text}</a>',
+        parts.esc)
     driving = {ruleset.criterion_index[row["criterion"]] for row in document["drivers"]}
     share = request.host_url.rstrip("/") + results_base + query
     return render_template(
@@ -130,6 +148,9 @@ def results():
         open_questions=[ruleset.questions[ruleset.question_index[q]] for q in document["unanswered_could_change"]],
         robustness=[sensitivity_phrase(ruleset, entry) for entry in document["sensitivity"]],
         closeness_words=CLOSENESS_WORDS[document["closeness"]],
+        unmet=[unmet_phrase(need["text"]) for need in document["unmet_needs"][document["recommendation"]]],
+        unmet_by_option=unmet_lines(ruleset, document),
+        open_sentence=Markup(open_sentence) if open_sentence else None,
         table_head=parts.table_head[result.winner],
         table_rows=Markup("").join(parts.table_rows[c][c in driving][result.winner]
                                    for c in range(len(ruleset.criteria))),
@@ -143,7 +164,8 @@ def record():
     document = result_document(evaluate(ruleset, link.answers))
     text = decision_record(document, ruleset, share_url(ruleset, link.answers))
     response = Response(text, mimetype="text/markdown")
-    response.headers["Content-Disposition"] = f'attachment; filename="dockwise-{document["recommendation"]}.md"'
+    name = "no-answers" if document["closeness"] == "unanswered" else document["recommendation"]
+    response.headers["Content-Disposition"] = f'attachment; filename="dockwise-{name}.md"'
     return response
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -68,9 +69,10 @@ class LiveServer:
 
     answers = ANSWERS
 
-    def __init__(self, url: str, fingerprint: str):
+    def __init__(self, url: str, fingerprint: str, rules: Path = ROOT / "rules.yaml"):
         self.url = url
         self.fingerprint = fingerprint
+        self.rules = rules
 
     def results_path(self, answers: dict[str, str] = ANSWERS, fingerprint: str | None = None) -> str:
         return "/results?" + query(answers, fingerprint or self.fingerprint)
@@ -80,8 +82,32 @@ class LiveServer:
         return self.results_path(fingerprint=STALE_FINGERPRINT)
 
     @property
+    def unmet_results_path(self) -> str:
+        """A results page whose recommendation leaves a stated need unmet, with open questions and other options'
+        unmet needs (found in the served rules, so it holds whatever their scores)."""
+        return self.results_path(_answers_leaving_needs_unmet(self.rules))
+
+    @property
+    def no_answers_path(self) -> str:
+        return "/results?rules=" + self.fingerprint
+
+    @property
     def invalid_link_path(self) -> str:
         return "/results?services=heaps&hosts=few&rules=" + self.fingerprint
+
+
+def _answers_leaving_needs_unmet(rules_path: Path) -> dict[str, str]:
+    from recommender import evaluate, load_rules, result_document
+
+    ruleset = load_rules(rules_path)
+    rng = random.Random(3)
+    for _ in range(20_000):
+        answers = {q.id: rng.choice(q.choices).id for q in ruleset.questions if rng.random() < 0.5}
+        doc = result_document(evaluate(ruleset, answers))
+        needs = doc["unmet_needs"]
+        if needs[doc["recommendation"]] and doc["open"]["questions"] and len([n for n in needs.values() if n]) > 1:
+            return answers
+    pytest.fail(f"no answers in {rules_path.name} leave a need unmet: the rules' choices name no `unmet` texts")
 
 
 def _free_port() -> int:
@@ -124,7 +150,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     url = f"http://127.0.0.1:{port}"
     try:
         health = _wait_for_health(url, process, log_path)
-        yield LiveServer(url, health["rules_fingerprint"])
+        yield LiveServer(url, health["rules_fingerprint"], rules)
     finally:
         process.terminate()
         try:

@@ -10,6 +10,8 @@ PAGES = {
     "questionnaire": (lambda server: "/", 200),
     "results": (lambda server: server.results_path(), 200),
     "stale-results": (lambda server: server.stale_results_path, 200),
+    "results-unmet-needs": (lambda server: server.unmet_results_path, 200),
+    "no-answers": (lambda server: server.no_answers_path, 200),
     "invalid-link": (lambda server: server.invalid_link_path, 400),
     "rules": (lambda server: "/rules", 200),
     "not-found": (lambda server: "/nope", 404),
@@ -52,6 +54,11 @@ def test_axe_finds_no_violations(new_context, live_server, axe_script, name, sch
     assert response.status == status
     if name == "stale-results":
         expect(page.get_by_text("The rules have changed since this link was made.")).to_be_visible()
+    if name == "results-unmet-needs":
+        expect(page.locator("#answer .unmet li").first).to_contain_text("Leaves unmet: ")
+        expect(page.locator("#answer .open-outlook")).to_contain_text(" of the ways your ")
+    if name == "no-answers":
+        expect(page.get_by_role("heading", level=1)).to_have_text("Answer a few questions first")
     if name == "invalid-link":
         expect(page.get_by_role("alert")).to_contain_text("'services' has no choice 'heaps'")
     violations = run_axe(page, axe_script, scheme)

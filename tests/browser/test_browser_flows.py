@@ -194,3 +194,18 @@ def test_keyboard_only_flow(page: Page, live_server, shipped_rules):
     page.wait_for_url("**/results?**")
     assert query_answers(page.url) == {**answers, "rules": live_server.fingerprint}
     expect(page.locator("#answer-title")).to_have_text(expected_label(rules, answers))
+
+
+def test_a_link_without_answers_asks_for_them_and_works_without_javascript(new_context, live_server, shipped_rules):
+    page = new_context(java_script_enabled=False).new_page()
+    response = page.goto(live_server.no_answers_path)
+    assert response is not None
+    assert response.status == 200
+    expect(page.get_by_role("heading", level=1)).to_have_text("Answer a few questions first")
+    expect(page.get_by_role("status")).to_contain_text("nothing to recommend yet")
+    expect(page.locator("#answer-title")).to_have_count(0)
+    answers = {"hosts": shipped_rules.questions[shipped_rules.question_index["hosts"]].choices[0].id}
+    answer_by_clicking_labels(page, shipped_rules, answers)
+    page.get_by_role("button", name="Recommend").click()
+    page.wait_for_url("**/results?**")
+    expect(page.locator("#answer-title")).to_have_text(expected_label(shipped_rules, answers))

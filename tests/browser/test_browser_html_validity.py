@@ -21,6 +21,8 @@ PAGES = {
     "questionnaire": ("GET", lambda s: "/", None, 200),
     "results": ("GET", lambda s: s.results_path(), None, 200),
     "stale-results": ("GET", lambda s: s.stale_results_path, None, 200),
+    "results-unmet-needs": ("GET", lambda s: s.unmet_results_path, None, 200),
+    "no-answers": ("GET", lambda s: s.no_answers_path, None, 200),
     "invalid-link": ("GET", lambda s: s.invalid_link_path, None, 400),
     "invalid-post": ("POST", lambda s: "/", {"services": "heaps", "hosts": "few"}, 400),
     "expired-form": ("POST", lambda s: "/", {"services": "many", "csrf_token": "expired"}, 400),
