@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import add
 
 from .conditions import State
 from .errors import AnswerIssue, AnswersError, did_you_mean
@@ -83,13 +84,13 @@ def fired_rules(ruleset: RuleSet, state: State) -> tuple[int, ...]:
 def _fire(ruleset: RuleSet, state: State) -> tuple[tuple[int, ...], tuple[int, ...]]:
     fired = []
     keys = []
-    for rule in ruleset.rules:
+    for index, table, _, reads in ruleset.fire_plan:
         key = 0
-        for q, stride in zip(rule.questions, rule.strides):
+        for q, stride in reads:
             key += state[q] * stride
         keys.append(key)
-        if rule.table[key]:
-            fired.append(rule.index)
+        if table[key]:
+            fired.append(index)
     return tuple(fired), tuple(keys)
 
 
@@ -98,13 +99,20 @@ def evaluate_state(ruleset: RuleSet, state: State) -> Result:
     n = len(ruleset.options)
     totals = [0] * n
     excluded: list[list[int]] = [[] for _ in range(n)]
-    fired, keys = _fire(ruleset, state)
-    for index in fired:
-        rule = ruleset.rules[index]
-        for o, points in enumerate(rule.points):
-            totals[o] += points
-        for o in rule.excludes:
-            excluded[o].append(index)
+    fired = []
+    keys = []
+    # _fire's loop, inlined with the sums: evaluation is on every request's path.
+    for index, table, points, reads in ruleset.fire_plan:
+        key = 0
+        for q, stride in reads:
+            key += state[q] * stride
+        keys.append(key)
+        if table[key]:
+            fired.append(index)
+            totals = list(map(add, totals, points))
+            for o in ruleset.rules[index].excludes:
+                excluded[o].append(index)
+    fired, keys = tuple(fired), tuple(keys)
     is_excluded = [bool(e) for e in excluded]
     ranking = rank(totals, is_excluded)
     winner = ranking[0]

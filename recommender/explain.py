@@ -246,17 +246,19 @@ def result_document(result: Result) -> dict:
     fired = []
     scores = [0.0] * len(options)
     for index in result.fired:
-        rule = rs.rules[index]
-        for o, (_, value) in enumerate(rule.point_items):
-            scores[o] += value  # summed in trace order so the shown scores equal the shown points
-        fired.append({"rule": rule.rule.id, "criterion": rule.criterion_id, "because": rule.rule.because,
-                      "points": dict(rule.point_items), "excludes": list(rule.exclude_ids)})
+        rule_id, criterion_id, because, points, values, excludes = rs.rules[index].document_fields
+        scores = list(map(add, scores, values))  # summed in trace order so the shown scores equal the shown points
+        fired.append({"rule": rule_id, "criterion": criterion_id, "because": because, "points": dict(points),
+                      "excludes": list(excludes)})
     pro, con = drivers(result)
 
+    rows = rs.criterion_fields
+    rules = rs.rules
+
     def row(driver: Driver) -> dict:
-        criterion = criteria[driver.criterion]
-        return {"criterion": criterion.id, "label": criterion.label, "lead": _points(driver.lead),
-                "reasons": [rs.rules[r].rule.because for r in driver.rules], "texts": dict(criterion.texts)}
+        criterion_id, label, texts = rows[driver.criterion]
+        return {"criterion": criterion_id, "label": label, "lead": _points(driver.lead),
+                "reasons": [rules[r].rule.because for r in driver.rules], "texts": texts.copy()}
 
     changes = what_if(result)
     ahead = outlook(result)

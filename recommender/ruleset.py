@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 from .conditions import Condition
@@ -33,6 +34,13 @@ class CompiledRule:
     exclude_ids: tuple[str, ...] = ()
     criterion_id: str = ""
 
+    @cached_property
+    def document_fields(self) -> tuple[str, str, str, tuple[tuple[str, float], ...], tuple[float, ...],
+                                       tuple[str, ...]]:
+        """What the result document says of this rule when it fires: id, row, reason, points, values, rules out."""
+        return (self.rule.id, self.criterion_id, self.rule.because, self.point_items,
+                tuple(value for _, value in self.point_items), self.exclude_ids)
+
 
 @dataclass(frozen=True, eq=False)  # identity equality: a RuleSet is one loaded version, hashable for caches
 class RuleSet:
@@ -57,6 +65,8 @@ class RuleSet:
     # or None when no count changes), so a what-if adds one vector.
     solo_delta: tuple[tuple[tuple[tuple[tuple[int, ...], tuple[int, ...] | None], ...], ...], ...] = ()
     close_micro: int = 0
+    # Per rule, in file order, what evaluation reads: (index, truth table, points, ((question, stride), ...)).
+    fire_plan: tuple[tuple[int, bytes, tuple[int, ...], tuple[tuple[int, int], ...]], ...] = ()
     # Per question and state, the options that answer leaves a need unmet for: ((option index, text), ...).
     unmet: tuple[tuple[tuple[tuple[int, str], ...], ...], ...] = ()
     unmet_questions: tuple[int, ...] = ()  # the questions with any unmet text, and per question a mask of its states
@@ -77,6 +87,11 @@ class RuleSet:
     @property
     def scenarios(self) -> tuple[Scenario, ...]:
         return self.model.scenarios
+
+    @cached_property
+    def criterion_fields(self) -> tuple[tuple[str, str, dict[str, str]], ...]:
+        """Per row, what the result document says of it: id, label, and the options' texts as a plain dict (to copy)."""
+        return tuple((c.id, c.label, dict(c.texts)) for c in self.criteria)
 
     def criteria_read_by(self, question_id: str) -> tuple[Criterion, ...]:
         """The comparison rows whose rules read this question, in table order."""
@@ -145,6 +160,8 @@ def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: l
         criterion_index=MappingProxyType(criterion_index),
         readers=tuple(tuple(r) for r in readers),
         solo=tuple(solo),
+        fire_plan=tuple((rule.index, rule.table, rule.points, tuple(zip(rule.questions, rule.strides)))
+                        for rule in compiled),
         solo_delta=tuple(tuple(tuple(_delta(was, now) for now in states) for was in states) for states in solo),
         shared_readers=tuple(tuple((r, stride) for r, stride in rs if len(compiled[r].questions) > 1)
                              for rs in readers),
