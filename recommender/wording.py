@@ -10,7 +10,7 @@ CLOSENESS_WORDS = {
     "close": "a close call — read on",
     "tie": "a tie, settled by simplicity",
     "open": "a first lean — the open questions could still change it",
-    "unmet": "the best fit, but it leaves a stated need unmet",
+    "unmet": "the best fit, but not every stated need is met",
     "unanswered": "no answers yet",
 }
 NO_ANSWERS_HEADLINE = "No recommendation yet: answer a few questions first"
@@ -25,7 +25,7 @@ def headline_text(label: str, closeness: str) -> str:
 
 def unmet_phrase(text: str) -> str:
     """One need the recommendation leaves unmet, as said next to it."""
-    return f"Leaves unmet: {text}"
+    return f"Leaves unmet — {text}"
 
 
 def percent(share: float) -> str:

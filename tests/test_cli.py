@@ -380,7 +380,7 @@ NEEDS_UNMET = {(q["id"], c["id"]): c.get("unmet", {}) for q in NEEDS_TEXT["quest
 
 @pytest.mark.parametrize(("answers", "headline", "leaves_unmet", "sentence", "shares", "others"), [
     pytest.param(["hosts=one", "team=small", "traffic=spiky"],
-                 "Docker alone — the best fit, but it leaves a stated need unmet",
+                 "Docker alone — the best fit, but not every stated need is met",
                  [NEEDS_UNMET["traffic", "spiky"]["docker"]], None, None,
                  {"Docker alone": [NEEDS_UNMET["traffic", "spiky"]["docker"]],
                   "Docker Compose / Swarm": [NEEDS_UNMET["traffic", "spiky"]["compose"]]}, id="need unmet"),
@@ -397,7 +397,7 @@ def test_recommend_text_says_unmet_needs_and_what_open_questions_could_change(cl
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == f"Recommendation: {headline}"
-    assert lines[1:1 + len(leaves_unmet)] == [f"  Leaves unmet: {text}" for text in leaves_unmet]
+    assert lines[1:1 + len(leaves_unmet)] == [f"  Leaves unmet — {text}" for text in leaves_unmet]
     assert not any("Leaves unmet" in line for line in lines[1 + len(leaves_unmet):])
     if sentence:
         start = lines.index("Open questions:") + 1

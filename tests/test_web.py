@@ -49,7 +49,7 @@ MAX_QUERY = 2048
 CLOSENESS_TEXT = {"clear": "A clear choice.", "close": "A close call — read on.",
                   "tie": "A tie, settled by simplicity.",
                   "open": "A first lean — the open questions could still change it.",
-                  "unmet": "The best fit, but it leaves a stated need unmet."}
+                  "unmet": "The best fit, but not every stated need is met."}
 NEEDS_PATH = DATA / "needs.yaml"
 NEEDS = yaml.safe_load(NEEDS_PATH.read_text(encoding="utf-8"))
 NEEDS_RULES = load_rules(NEEDS_PATH)
@@ -663,7 +663,7 @@ def test_results_page_says_unmet_needs_and_what_open_questions_could_change(need
     assert answer.find("p", cls="closeness").text == CLOSENESS_TEXT[closeness]
     # Right under the closeness line, one item per need the recommendation leaves unmet.
     listed = answer.find_all("ul", cls="unmet")
-    assert [li.text for ul in listed for li in ul.find_all("li")] == [f"Leaves unmet: {text}" for text in unmet]
+    assert [li.text for ul in listed for li in ul.find_all("li")] == [f"Leaves unmet — {text}" for text in unmet]
     if unmet:
         assert answer.find("p", cls="closeness").next_element() is listed[0]
     outlook = answer.find_all("p", cls="open-outlook")
@@ -697,7 +697,7 @@ def test_results_without_answers_ask_for_them(client, needs_client, which, query
     assert doc.find("title").text == "Answer a few questions first — Dockwise"
     notice = doc.find("div", id="no-answers")
     assert notice.attrs["role"] == "status"
-    assert "nothing to recommend yet" in notice.text
+    assert "nothing to recommend" in notice.text
     # No option is presented as the recommendation: no answer card, no "recommends", the questionnaire instead.
     assert not doc.find_all("section", id="answer")
     assert "recommends" not in doc.find("main").text
@@ -720,7 +720,7 @@ def test_decision_record_lists_unmet_needs_as_cons_and_the_open_outlook(needs_cl
     ]
     outcome = "\n".join(lines[lines.index("## Decision Outcome"):lines.index("### Consequences")])
     assert f'Chosen option: "Docker alone" ({CLOSENESS_TEXT["open"][:-1].lower()}).' in outcome
-    assert f"* Leaves unmet: {SPIKY_DOCKER}" in outcome
+    assert f"* Leaves unmet — {SPIKY_DOCKER}" in outcome
     assert ("Docker alone wins in 33 % of the ways your open question could be answered: How many engineers "
             "run it?") in outcome
 

@@ -102,7 +102,7 @@ def invalid_link(error: InvalidLinkError):
                                 title="This link has answers Dockwise does not know")
 
 
-NO_ANSWERS_NOTICE = ("That link has no answers, so there is nothing to recommend yet: with nothing answered, every "
+NO_ANSWERS_NOTICE = ("No question is answered yet, so there is nothing to recommend: with nothing answered, every "
                      "option scores the same. Answer the questions you can below, leave the rest at “Not sure”, "
                      "and press Recommend.")
 

@@ -55,7 +55,7 @@ def test_axe_finds_no_violations(new_context, live_server, axe_script, name, sch
     if name == "stale-results":
         expect(page.get_by_text("The rules have changed since this link was made.")).to_be_visible()
     if name == "results-unmet-needs":
-        expect(page.locator("#answer .unmet li").first).to_contain_text("Leaves unmet: ")
+        expect(page.locator("#answer .unmet li").first).to_contain_text("Leaves unmet — ")
         expect(page.locator("#answer .open-outlook")).to_contain_text(" of the ways your ")
     if name == "no-answers":
         expect(page.get_by_role("heading", level=1)).to_have_text("Answer a few questions first")
