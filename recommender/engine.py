@@ -76,24 +76,6 @@ def evaluate(ruleset: RuleSet, answers: Mapping[str, object]) -> Result:
     return evaluate_state(ruleset, parse_answers(ruleset, answers))
 
 
-def fired_rules(ruleset: RuleSet, state: State) -> tuple[int, ...]:
-    """Indexes of the rules whose condition holds for this state."""
-    return _fire(ruleset, state)[0]
-
-
-def _fire(ruleset: RuleSet, state: State) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    fired = []
-    keys = []
-    for index, table, _, reads in ruleset.fire_plan:
-        key = 0
-        for q, stride in reads:
-            key += state[q] * stride
-        keys.append(key)
-        if table[key]:
-            fired.append(index)
-    return tuple(fired), tuple(keys)
-
-
 def evaluate_state(ruleset: RuleSet, state: State) -> Result:
     """Evaluate a state (per question: 0 unanswered, else choice number) under the rules."""
     n = len(ruleset.options)
@@ -101,7 +83,7 @@ def evaluate_state(ruleset: RuleSet, state: State) -> Result:
     excluded: list[list[int]] = [[] for _ in range(n)]
     fired = []
     keys = []
-    # _fire's loop, inlined with the sums: evaluation is on every request's path.
+    # Each rule's row in its truth table, and the sums as rules fire: evaluation is on every request's path.
     for index, table, points, reads in ruleset.fire_plan:
         key = 0
         for q, stride in reads:
