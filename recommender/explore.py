@@ -204,6 +204,25 @@ class ScenarioChange:
 
 
 @dataclass(frozen=True)
+class NeedEdit:
+    """One option's stated need on one answer (`unmet` in rules.yaml) that differs between the two files."""
+
+    question: str
+    choice: str
+    option: str
+    old: str | None              # None: the need is new
+    new: str | None              # None: the need is gone
+
+    @property
+    def change(self) -> str:
+        return "added" if self.old is None else "removed" if self.new is None else "reworded"
+
+    def as_dict(self) -> dict:
+        return {"question": self.question, "choice": self.choice, "option": self.option, "change": self.change,
+                "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
 class DiffReport:
     old_file: str
     new_file: str
@@ -226,6 +245,7 @@ class DiffReport:
     new_monotonicity: MonotonicityReport | None = None
     old_unmet_needs: Share | None = None
     new_unmet_needs: Share | None = None
+    needs_edited: tuple[NeedEdit, ...] = ()   # stated needs added, removed or reworded, in questionnaire order
 
     def monotonicity_change(self) -> dict | None:
         """Violations old → new, and the kinds of violation that appear or disappear."""
@@ -258,6 +278,7 @@ class DiffReport:
             "monotonicity": _monotonicity_change_dict(self.monotonicity_change()),
             "unmet_needs": {"old": self.old_unmet_needs.as_dict(), "new": self.new_unmet_needs.as_dict()}
             if self.old_unmet_needs and self.new_unmet_needs else None,
+            "needs_edited": [edit.as_dict() for edit in self.needs_edited],
         }
 
 
@@ -1111,7 +1132,24 @@ def diff(old: RuleSet, new: RuleSet, *, budget: int = DEFAULT_BUDGET, sample: in
         changed=Share("changed", "recommendation changes", changed, evaluated, sampled),
         matrix=tuple(matrix), scenarios=tuple(scenarios), scenarios_compared=compared,
         only_old=only_old, only_new=only_new, old_monotonicity=old_ordering, new_monotonicity=new_ordering,
-        old_unmet_needs=old_unmet, new_unmet_needs=new_unmet)
+        old_unmet_needs=old_unmet, new_unmet_needs=new_unmet, needs_edited=_needs_edited(old, new))
+
+
+def _needs_edited(old: RuleSet, new: RuleSet) -> tuple[NeedEdit, ...]:
+    """The stated needs of the answers both files have, per option, where the two files say different things."""
+    old_choices = {(q.id, c.id): c for q in old.questions for c in q.choices}
+    options = [o.id for o in new.options] + [o.id for o in old.options if o.id not in new.option_index]
+    edits = []
+    for question in new.questions:
+        for choice in question.choices:
+            before = old_choices.get((question.id, choice.id))
+            if before is None:
+                continue
+            for option in options:
+                was, now = before.unmet.get(option), choice.unmet.get(option)
+                if was != now:
+                    edits.append(NeedEdit(question.id, choice.id, option, was, now))
+    return tuple(edits)
 
 
 # --- text ----------------------------------------------------------------------------------------------------
@@ -1206,6 +1244,11 @@ def _diff_checks_text(report: DiffReport) -> list[str]:
         out.append(f"The recommendation leaves a need an answer states unmet in "
                    f"{_percent(report.old_unmet_needs).strip()} → {_percent(report.new_unmet_needs).strip()} "
                    f"of questionnaires.")
+    if report.needs_edited:
+        out.append(f"Stated needs edited ({len(report.needs_edited)}):")
+        out += [f"  {edit.change}: {edit.question}={edit.choice}, {edit.option}: "
+                + (f"“{edit.new}”" if edit.old is None else f"“{edit.old}”" if edit.new is None
+                   else f"“{edit.old}” → “{edit.new}”") for edit in report.needs_edited]
     return out
 
 

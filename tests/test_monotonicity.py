@@ -367,6 +367,28 @@ def test_diff_reports_the_change_in_violations_and_unmet_needs():
     assert [k.target for k in back["appeared"]] == ["many"]
 
 
+def test_diff_lists_each_stated_need_added_removed_or_reworded():
+    text = VIOLATION.read_text(encoding="utf-8")
+    edited = text.replace("unmet: {docker: Docker alone runs on one machine.}",
+                          "unmet: {docker: Docker alone runs on one host., compose: Swarm needs three managers.}")
+    edited = edited.replace("unmet: {docker: No autoscaler., compose: Swarm has no autoscaler.}",
+                            "unmet: {compose: Swarm has no autoscaler.}")
+    assert edited.count("Swarm needs three managers") == 1
+    assert "No autoscaler." not in edited
+    report = diff(load_rules_text(text, "old.yaml"), load_rules_text(edited, "new.yaml"))
+    assert [(e.question, e.choice, e.option, e.change) for e in report.needs_edited] == [
+        ("hosts", "many", "docker", "reworded"), ("hosts", "many", "compose", "added"),
+        ("traffic", "spiky", "docker", "removed")]
+    lines = diff_text(report).splitlines()
+    start = lines.index("Stated needs edited (3):")
+    assert lines[start + 1:start + 4] == [
+        "  reworded: hosts=many, docker: “Docker alone runs on one machine.” → “Docker alone runs on one host.”",
+        "  added: hosts=many, compose: “Swarm needs three managers.”",
+        "  removed: traffic=spiky, docker: “No autoscaler.”"]
+    assert [e["change"] for e in report.as_dict()["needs_edited"]] == ["reworded", "added", "removed"]
+    assert diff(load_rules(VIOLATION), load_rules(VIOLATION)).needs_edited == ()
+
+
 def test_unmet_needs_alone():
     share = unmet_needs(load_rules(VIOLATION))
     assert (share.count, share.total, share.sampled) == (10, 36, False)
