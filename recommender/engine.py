@@ -126,7 +126,7 @@ def unmet_needs(ruleset: RuleSet, state: State) -> tuple[tuple[tuple[int, int], 
     per_option: list[list[tuple[int, int]]] = [[] for _ in ruleset.options]
     for q in hits:
         s = state[q]
-        for o, _ in ruleset.unmet[q][s]:
+        for o in ruleset.unmet[q][s]:
             per_option[o].append((q, s))
     return tuple(tuple(pairs) for pairs in per_option)
 

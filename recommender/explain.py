@@ -218,12 +218,6 @@ def closeness(result: Result, open_outlook: Outlook) -> str:
     return CLEAR
 
 
-def headline(result: Result, open_outlook: Outlook | None = None) -> str:
-    """One plain sentence: the recommendation and how sure it is."""
-    word = closeness(result, open_outlook or outlook(result))
-    return headline_text(result.ruleset.options[result.winner].label, word)
-
-
 def notes(result: Result) -> list[str]:
     """Plain remarks about how the result came about that a reader should not miss."""
     options = result.ruleset.options
@@ -322,7 +316,6 @@ __all__ = [
     "WhatIf",
     "closeness",
     "drivers",
-    "headline",
     "notes",
     "result_document",
     "sensitivity",

@@ -57,18 +57,16 @@ class RuleSet:
     criterion_index: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     # For each question, (rule index, stride) of the rules that read it: what a what-if must re-check.
     readers: tuple[tuple[tuple[int, int], ...], ...] = ()
-    # Per-question score deltas, so a what-if costs a few additions: for each question and each of its states, the
-    # points and exclusion counts per option of the rules that read that question alone; and the other readers.
-    solo: tuple[tuple[tuple[tuple[int, ...], tuple[int, ...]], ...], ...] = ()
+    # What a what-if re-checks per question: the rules that read other questions too, as (rule index, stride); the
+    # rules that read it alone are summed into one delta from each state to each other, [question][from][to] →
+    # (points per option, exclusion counts or None when no count changes), so a changed answer adds one vector.
     shared_readers: tuple[tuple[tuple[int, int], ...], ...] = ()
-    # The same deltas from each state to each other: [question][from state][to state] → (points, exclusion counts
-    # or None when no count changes), so a what-if adds one vector.
     solo_delta: tuple[tuple[tuple[tuple[tuple[int, ...], tuple[int, ...] | None], ...], ...], ...] = ()
     close_micro: int = 0
     # Per rule, in file order, what evaluation reads: (index, truth table, points, ((question, stride), ...)).
     fire_plan: tuple[tuple[int, bytes, tuple[int, ...], tuple[tuple[int, int], ...]], ...] = ()
-    # Per question and state, the options that answer leaves a need unmet for: ((option index, text), ...).
-    unmet: tuple[tuple[tuple[tuple[int, str], ...], ...], ...] = ()
+    # Per question and state, the options (indexes, ascending) that answer states a need unmet for.
+    unmet: tuple[tuple[tuple[int, ...], ...], ...] = ()
     unmet_questions: tuple[int, ...] = ()  # the questions with any unmet text, and per question a mask of its states
     unmet_masks: tuple[bytes, ...] = ()
 
@@ -106,9 +104,9 @@ def _delta(was: tuple[tuple[int, ...], tuple[int, ...]], now: tuple[tuple[int, .
     return points, counts if any(counts) else None
 
 
-def _unmet_of(texts, option_index: dict[str, int]) -> tuple[tuple[int, str], ...]:
-    """A choice's unmet needs as (option index, text), in option order (unknown ids are the loader's to report)."""
-    return tuple(sorted((option_index[o], text) for o, text in texts.items() if o in option_index))
+def _unmet_of(texts, option_index: dict[str, int]) -> tuple[int, ...]:
+    """The options a choice's unmet needs name, in option order (unknown ids are the loader's to report)."""
+    return tuple(sorted(option_index[o] for o in texts if o in option_index))
 
 
 def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: list[Condition],
@@ -159,7 +157,6 @@ def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: l
         choice_index=tuple(MappingProxyType({c.id: i + 1 for i, c in enumerate(q.choices)}) for q in model.questions),
         criterion_index=MappingProxyType(criterion_index),
         readers=tuple(tuple(r) for r in readers),
-        solo=tuple(solo),
         fire_plan=tuple((rule.index, rule.table, rule.points, tuple(zip(rule.questions, rule.strides)))
                         for rule in compiled),
         solo_delta=tuple(tuple(tuple(_delta(was, now) for now in states) for was in states) for states in solo),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .model import Question
 from .ruleset import RuleSet
 
 # How sure a recommendation is, per value of the result document's `closeness`.
@@ -41,32 +42,44 @@ def percent(share: float) -> str:
     return "under 0.01 %" if share < 0.5 else "over 99.99 %"
 
 
-def open_sentence(label: str, share: float, open_count: int, question: str, quote=lambda text: text) -> str:
-    """What the open questions could change, e.g. 'Kubernetes wins in 68 % of the ways your 7 open questions could
-    be answered; the one that matters most: …?'. `question` is the most decisive one; `quote` may wrap it in a link.
-    """
+def open_sentence_lead(label: str, share: float, open_count: int) -> tuple[str, bool]:
+    """The words of the open-question sentence before its most decisive question, and whether that question follows."""
     if open_count == 1:
         if share >= 1:
-            return f"{label} wins whichever way your open question is answered: {quote(question)}"
-        return f"{label} wins in {percent(share)} of the ways your open question could be answered: {quote(question)}"
+            return f"{label} wins whichever way your open question is answered: ", True
+        return f"{label} wins in {percent(share)} of the ways your open question could be answered: ", True
     if share >= 1:
-        return f"{label} wins in every way your {open_count} open questions could be answered."
+        return f"{label} wins in every way your {open_count} open questions could be answered.", False
     return (f"{label} wins in {percent(share)} of the ways your {open_count} open questions could be answered; "
-            f"the one that matters most: {quote(question)}")
+            f"the one that matters most: "), True
 
 
-def open_outlook_sentence(ruleset: RuleSet, document: dict, quote=lambda question, text: text,
-                          esc=lambda text: text) -> str | None:
-    """The document's open-question sentence, or None when nothing is open (or nothing is answered).
-
-    `esc` escapes the rules' texts and `quote(question id, escaped text)` renders the question (the page links it).
+def open_sentence(label: str, share: float, open_count: int, question: str) -> str:
+    """What the open questions could change, e.g. 'Kubernetes wins in 68 % of the ways your 7 open questions could
+    be answered; the one that matters most: …?', where `question` is the most decisive one.
     """
+    lead, names_question = open_sentence_lead(label, share, open_count)
+    return lead + question if names_question else lead
+
+
+def open_outlook(ruleset: RuleSet, document: dict) -> tuple[str, Question | None] | None:
+    """The document's open-question sentence as (its lead, the question that ends it, if any); None when nothing is
+    open or nothing is answered. The page links the question; text views append it."""
     questions = document["open"]["questions"]
     if not questions or document["closeness"] == "unanswered":
         return None
-    top = ruleset.questions[ruleset.question_index[questions[0]]]
-    return open_sentence(esc(document["label"]), document["open"]["wins"][document["recommendation"]],
-                         len(questions), esc(top.text), lambda text: quote(top.id, text))
+    lead, names_question = open_sentence_lead(document["label"], document["open"]["wins"][document["recommendation"]],
+                                              len(questions))
+    return lead, ruleset.questions[ruleset.question_index[questions[0]]] if names_question else None
+
+
+def open_outlook_sentence(ruleset: RuleSet, document: dict) -> str | None:
+    """The document's open-question sentence as plain text, or None when nothing is open (or nothing is answered)."""
+    found = open_outlook(ruleset, document)
+    if found is None:
+        return None
+    lead, question = found
+    return lead + question.text if question else lead
 
 
 def unmet_lines(ruleset: RuleSet, document: dict) -> list[tuple[str, list[str]]]:

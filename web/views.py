@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from recommender import RuleSet, evaluate, result_document
 from recommender.explore import ExploreReport, explore
@@ -15,7 +15,7 @@ from recommender.wording import (
     CLOSENESS_WORDS,
     describe_condition,
     group_changes,
-    open_outlook_sentence,
+    open_outlook,
     sensitivity_phrase,
     unmet_lines,
     unmet_phrase,
@@ -110,11 +110,11 @@ NO_ANSWERS_NOTICE = ("No question is answered yet, so there is nothing to recomm
 @bp.get("/results")
 def results():
     ruleset, link = read_link()
-    result = evaluate(ruleset, link.answers)
-    document = result_document(result)
-    if document["closeness"] == "unanswered":
+    if not link.answers:
         # No answers, no recommendation: the tie-break's pick would read as one, so ask for answers instead.
         return render_questionnaire(ruleset, {}, title="Answer a few questions first", notice=NO_ANSWERS_NOTICE)
+    result = evaluate(ruleset, link.answers)
+    document = result_document(result)
     parts = page_parts(ruleset)
     state, fingerprint = result.state, ruleset.fingerprint
     paths = site_paths()
@@ -128,9 +128,6 @@ def results():
         return results_base + parts.query(changed, fingerprint)
 
     changes = group_changes(ruleset, document["what_if"], changed_link)
-    open_sentence = open_outlook_sentence(
-        ruleset, document, lambda question_id, text: f'<a href="{escape(change_url)}#q-{question_id}">{text}</a>',
-        parts.esc)
     driving = {ruleset.criterion_index[row["criterion"]] for row in document["drivers"]}
     share = request.host_url.rstrip("/") + results_base + query
     return render_template(
@@ -150,7 +147,7 @@ def results():
         closeness_words=CLOSENESS_WORDS[document["closeness"]],
         unmet=[unmet_phrase(need["text"]) for need in document["unmet_needs"][document["recommendation"]]],
         unmet_by_option=unmet_lines(ruleset, document),
-        open_sentence=Markup(open_sentence) if open_sentence else None,
+        open_outlook=open_outlook(ruleset, document),
         table_head=parts.table_head[result.winner],
         table_rows=Markup("").join(parts.table_rows[c][c in driving][result.winner]
                                    for c in range(len(ruleset.criteria))),
