@@ -10,7 +10,7 @@ from flask import Flask, abort, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from web import api, views
+from web import api, rules_page, views
 from web.cli import recommend_command, rules_cli
 from web.errors import init_errors
 from web.paths import init_paths
@@ -69,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(api.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(rules_page.bp)
     init_paths(app)
     init_security(app)
     init_errors(app)

@@ -9,7 +9,8 @@ from flask import Blueprint, jsonify, request
 from recommender import AnswersError, evaluate, result_document
 from recommender.errors import AnswerIssue
 
-from .views import InvalidLinkError, current_rules, read_link, share_url
+from .context import InvalidLinkError, current_rules, read_link
+from .views import share_url
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

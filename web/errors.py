@@ -9,8 +9,9 @@ from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .context import current_rules
 from .rules_holder import RulesUnavailableError
-from .views import current_rules, render_questionnaire
+from .views import render_questionnaire
 
 log = logging.getLogger("dockwise.web")
 

@@ -9,7 +9,7 @@ ENDPOINTS = {
     "submit": ("web.submit", {}),
     "results": ("web.results", {}),
     "record": ("web.record", {}),
-    "rules": ("web.how_it_decides", {}),
+    "rules": ("rules_page.how_it_decides", {}),
     "json": ("api.recommendation_from_query", {}),
     "css": ("static", {"filename": "style.css"}),
     "favicon": ("static", {"filename": "favicon.svg"}),

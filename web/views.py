@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from recommender import RuleSet, evaluate, result_document
-from recommender.explore import ExploreReport, explore
-from recommender.links import MAX_QUERY_BYTES, LinkAnswers, answers_from_pairs, canonical_query
+from recommender.links import answers_from_pairs, canonical_query
 from recommender.record import decision_record
 from recommender.wording import (
     CLOSENESS_WORDS,
-    describe_condition,
     group_changes,
     open_outlook,
     sensitivity_phrase,
@@ -21,15 +17,12 @@ from recommender.wording import (
     unmet_phrase,
 )
 
+from .context import InvalidLinkError, current_rules, read_link
 from .forms import form_answers, questionnaire_form_class
 from .pages import page_parts
 from .paths import site_paths
 
 bp = Blueprint("web", __name__)
-
-
-def current_rules() -> RuleSet:
-    return current_app.extensions["dockwise"].get()
 
 
 def results_path(ruleset: RuleSet, answers: dict[str, str]) -> str:
@@ -38,26 +31,6 @@ def results_path(ruleset: RuleSet, answers: dict[str, str]) -> str:
 
 def share_url(ruleset: RuleSet, answers: dict[str, str]) -> str:
     return url_for("web.results", _external=True) + "?" + canonical_query(ruleset, answers)
-
-
-class InvalidLinkError(Exception):
-    """A results link with bad parameters: answered with the questionnaire, prefilled with the valid ones."""
-
-    def __init__(self, ruleset: RuleSet, link: LinkAnswers, messages: list[str]):
-        self.ruleset, self.link, self.messages = ruleset, link, messages
-
-
-def read_link() -> tuple[RuleSet, LinkAnswers]:
-    """The rules and the answers of the current request's query string; raise InvalidLinkError when it is bad."""
-    ruleset = current_rules()
-    link = answers_from_pairs(ruleset, request.args.items(multi=True))
-    if len(request.query_string) > MAX_QUERY_BYTES:
-        raise InvalidLinkError(ruleset, LinkAnswers(link.answers, None, link.issues),
-                               [f"The link is longer than {MAX_QUERY_BYTES} bytes; a Dockwise link is much shorter.",
-                                *(issue.message for issue in link.issues)])
-    if link.issues:
-        raise InvalidLinkError(ruleset, link, [issue.message for issue in link.issues])
-    return ruleset, link
 
 
 def render_questionnaire(ruleset: RuleSet, values, *, status: int = 200, messages=(), bad_questions=(),
@@ -164,23 +137,6 @@ def record():
     name = "no-answers" if document["closeness"] == "unanswered" else document["recommendation"]
     response.headers["Content-Disposition"] = f'attachment; filename="dockwise-{name}.md"'
     return response
-
-
-@lru_cache(maxsize=2)
-def answer_space(ruleset: RuleSet) -> ExploreReport:
-    """The answer-space summary for one rules version: computed on the first visit, then kept until a reload."""
-    return explore(ruleset)
-
-
-@bp.get("/rules")
-def how_it_decides():
-    ruleset = current_rules()
-    by_row: list[list] = [[] for _ in ruleset.criteria]
-    for rule in ruleset.rules:
-        by_row[rule.criterion].append(rule)
-    return render_template("rules.html", rules=ruleset, rules_by_row=by_row, space=answer_space(ruleset),
-                           conditions=[describe_condition(ruleset, rule.rule.when) for rule in ruleset.rules],
-                           labels={option.id: option.label for option in ruleset.options})
 
 
 @bp.get("/healthz")

@@ -1,0 +1,33 @@
+"""Request helpers every web module shares: the current rules and the answers of the request's link."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+from recommender import RuleSet
+from recommender.links import MAX_QUERY_BYTES, LinkAnswers, answers_from_pairs
+
+
+def current_rules() -> RuleSet:
+    """The rules this worker serves now (reloaded first when the file changed)."""
+    return current_app.extensions["dockwise"].get()
+
+
+class InvalidLinkError(Exception):
+    """A results link with bad parameters: answered with the questionnaire, prefilled with the valid ones."""
+
+    def __init__(self, ruleset: RuleSet, link: LinkAnswers, messages: list[str]):
+        self.ruleset, self.link, self.messages = ruleset, link, messages
+
+
+def read_link() -> tuple[RuleSet, LinkAnswers]:
+    """The rules and the answers of the current request's query string; raise InvalidLinkError when it is bad."""
+    ruleset = current_rules()
+    link = answers_from_pairs(ruleset, request.args.items(multi=True))
+    if len(request.query_string) > MAX_QUERY_BYTES:
+        raise InvalidLinkError(ruleset, LinkAnswers(link.answers, None, link.issues),
+                               [f"The link is longer than {MAX_QUERY_BYTES} bytes; a Dockwise link is much shorter.",
+                                *(issue.message for issue in link.issues)])
+    if link.issues:
+        raise InvalidLinkError(ruleset, link, [issue.message for issue in link.issues])
+    return ruleset, link
