@@ -1,11 +1,9 @@
-"""Dockwise's entry point: `create_app()` for Flask's CLI and tests, and `app` for gunicorn."""
+"""Dockwise's application factory: `create_app()` for Flask's CLI and tests (gunicorn imports serve.py)."""
 
 from __future__ import annotations
 
 import os
-import sys
 
-import click
 from flask import Flask, abort, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -17,6 +15,8 @@ from web.paths import init_paths
 from web.rules_holder import RulesHolder
 from web.secret import load_or_create_secret_key
 from web.security import init_security
+from web.site import init_site
+from web.templating import init_templating
 
 DEFAULTS = {
     "RULES_PATH": None,                 # default: rules.yaml beside this file
@@ -28,9 +28,6 @@ DEFAULTS = {
     "PROXY_FIX": 0,                     # behind a TLS proxy: how many proxies set X-Forwarded-* (e.g. 1)
 }
 
-# gunicorn halts instead of respawning a worker that exits with this code (its WORKER_BOOT_ERROR).
-WORKER_BOOT_ERROR = 3
-
 csrf = CSRFProtect()
 
 
@@ -38,7 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: defaults, then instance/config.py, then DOCKWISE_* variables, then `test_config`.
 
     Broken rules do not stop the app being built (the `flask rules` commands need it then); serving does stop:
-    see `app` below and `flask run`.
+    see serve.py.
     """
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=(test_config or {}).get("INSTANCE_PATH"))
@@ -67,10 +64,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.before_request(refuse_nameless_form_fields)  # before CSRFProtect's check, which trips over them
     csrf.init_app(app)
     csrf.exempt(api.bp)
+    csrf.exempt(views.submit)  # the old questionnaire's POST: it changes nothing, and its answers must land
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(rules_page.bp)
     init_paths(app)
+    init_site(app)
+    init_templating(app)
     init_security(app)
     init_errors(app)
     app.cli.add_command(rules_cli)
@@ -81,9 +81,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     for name in ("base.html", "questionnaire.html", "results.html", "rules.html", "error.html", "_parts.html"):
         app.jinja_env.get_template(name)
 
-    context = click.get_current_context(silent=True)
-    if context is not None and context.info_name == "run":
-        require_rules(app)
     return app
 
 
@@ -100,25 +97,3 @@ def refuse_nameless_form_fields() -> None:
     if request.method == "POST" and any(not isinstance(key, str) or "\r" in key or "\n" in key
                                         for key in request.form):
         abort(400, "A form field has no usable name.")
-
-
-def require_rules(app: Flask) -> None:
-    """Stop serving before it starts when the rules are broken, printing every PATH:LINE:COL error."""
-    holder = app.extensions["dockwise"]
-    if holder.rules is None:
-        for issue in holder.error.issues if holder.error else ():
-            print(issue, file=sys.stderr)
-        print(f"Dockwise cannot start: fix {holder.display_name} (`flask rules check` lists the errors).",
-              file=sys.stderr)
-        raise SystemExit(WORKER_BOOT_ERROR)
-
-
-def __getattr__(name: str) -> Flask:
-    # `gunicorn app:app` gets a strictly checked app; Flask's CLI (which sets FLASK_RUN_FROM_CLI) falls back to
-    # create_app, so `flask rules check` still works on a broken file.
-    if name == "app" and os.environ.get("FLASK_RUN_FROM_CLI") != "true":
-        application = create_app()
-        require_rules(application)
-        globals()["app"] = application
-        return application
-    raise AttributeError(name)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from recommender import RulesError, evaluate_state, load_rules
-from recommender.explore import DEFAULT_BUDGET, DEFAULT_SAMPLE, diff, explore
+from recommender.space import DEFAULT_BUDGET, DEFAULT_SAMPLE, diff, explore
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules.yaml"

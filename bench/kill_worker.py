@@ -31,8 +31,7 @@ import time
 from pathlib import Path
 
 from bench.loadlib import (
-    Server,
-    ServerError,
+    SECRET_KEY,
     finish_wrk,
     health_by_worker,
     machine_lines,
@@ -45,6 +44,7 @@ from bench.loadlib import (
     write_lines,
     write_lua,
 )
+from harness.server import Server, ServerError
 from recommender import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
         ruleset = load_rules(rules_path)
         lines = write_lines(workdir / "links.txt", results_paths(ruleset, random_answer_sets(ruleset, LINKS, SEED)))
         lua = write_lua(workdir)
-        server = Server("app:app", workdir, name="dockwise", env={"DOCKWISE_RULES_PATH": str(rules_path)})
+        server = Server(workdir, name="dockwise", secret_key=SECRET_KEY, env={"DOCKWISE_RULES_PATH": str(rules_path)})
         try:
             server.start()
         except ServerError as error:

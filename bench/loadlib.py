@@ -1,5 +1,6 @@
-"""Shared by the load benchmarks and fault scripts: gunicorn on a free loopback port, wrk with a Lua script that
-cycles through request lines from a file, random canonical links, and which worker answered a request.
+"""Shared by the load benchmarks and fault scripts: wrk with a Lua script that cycles through request lines from a
+file, random canonical links, and which worker of a server answered a request. The servers themselves are started
+by harness.server, the launcher the tests and scripts/audit share.
 
 Import it as `bench.loadlib` with the repository root (not bench/) on sys.path.
 """
@@ -7,32 +8,26 @@ Import it as `bench.loadlib` with the repository root (not bench/) on sys.path.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import platform
 import random
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from harness.server import Server, ServerError, die_with_parent, gunicorn_path
 from recommender import RuleSet
 from recommender.links import canonical_query
 
-ROOT = Path(__file__).resolve().parent.parent
 WRK = "/usr/bin/wrk"
 INSTALL_HINT = "run scripts/install-bench-deps (apt-get install wrk)"
 SECRET_KEY = "dockwise-bench-fixed-secret-key"
-STARTUP_SECONDS = 30
 WRK_MARK = "WRK_JSON "
 
 # One script for every load: `fixed` sends wrk's own URL, `get` cycles through paths and `post` through JSON bodies
@@ -120,7 +115,10 @@ def machine_lines() -> list[str]:
     except OSError:
         pass
     wrk = subprocess.run([WRK, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()
-    gunicorn = subprocess.run([gunicorn_path(), "--version"], capture_output=True, text=True, check=False).stdout
+    try:
+        gunicorn = subprocess.run([gunicorn_path(), "--version"], capture_output=True, text=True, check=False).stdout
+    except ServerError:
+        gunicorn = ""  # the server's start says why
     return [
         f"machine: {os.cpu_count()} CPUs (nproc {nproc()}), {model}; {platform.system()} {platform.release()}",
         f"python {platform.python_version()}, {gunicorn.strip() or 'gunicorn ?'}, "
@@ -193,142 +191,6 @@ def shuffled(items: list[str], seed: int) -> list[str]:
     return copy
 
 
-# --- processes ------------------------------------------------------------------------------------------------------
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In a child before exec: get SIGTERM when this script dies, so no server or wrk outlives an aborted run."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-# --- gunicorn -------------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def gunicorn_path() -> str:
-    candidate = Path(sys.executable).parent / "gunicorn"
-    found = str(candidate) if candidate.exists() else shutil.which("gunicorn")
-    if not found:
-        raise SystemExit(f"gunicorn not found beside {sys.executable} nor on PATH: run scripts/setup")
-    return found
-
-
-class ServerError(Exception):
-    """gunicorn could not start (or died)."""
-
-
-@dataclass
-class Server:
-    """A gunicorn master serving `app_spec` on a free 127.0.0.1 port, started from the repository root."""
-
-    app_spec: str
-    workdir: Path
-    env: dict[str, str] = field(default_factory=dict)
-    workers: int = 2
-    name: str = "server"
-    port: int = 0
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"{self.name}.log"
-
-    def start(self, ready_path: str = "/healthz") -> Server:
-        self.port = free_port()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DOCKWISE_SECRET_KEY": SECRET_KEY, **self.env}
-        env.pop("FLASK_RUN_FROM_CLI", None)
-        # --no-control-socket: gunicorn's control socket is one per user; a bench server must not take it over.
-        command = [gunicorn_path(), "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
-                   "--no-control-socket", "--preload", self.app_spec]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-        self._wait(ready_path)
-        return self
-
-    def _wait(self, ready_path: str) -> None:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerError(f"{self.name}: gunicorn exited with {self.process.returncode} before serving:\n"
-                                  f"{self.log_text()}")
-            try:
-                with urllib.request.urlopen(self.url + ready_path, timeout=2) as response:
-                    response.read()
-                if len(self.worker_pids()) >= self.workers:
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-                last = error
-            time.sleep(0.1)
-        raise ServerError(f"{self.name}: no answer on {ready_path} within {STARTUP_SECONDS} s ({last}):\n"
-                          f"{self.log_text()}")
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def worker_pids(self) -> list[int]:
-        return children(self.process.pid) if self.process else []
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the master and its live workers so far (workers that died take theirs along)."""
-        total = 0
-        for pid in [self.process.pid, *self.worker_pids()] if self.process else []:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-        return total / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of `pid`, from /proc (what `pgrep -P pid` prints)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the command (which may hold spaces) are: state, ppid, ...
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == pid and state != "Z":
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 # --- wrk ------------------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -386,7 +248,7 @@ def parse_wrk(label: str, output: str) -> WrkResult:
 def run_wrk(label: str, url: str, lua: Path, *, duration: float, **options) -> WrkResult:
     command = wrk_command(url, lua, duration=duration, **options)
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False,
-                          preexec_fn=_die_with_parent)
+                          preexec_fn=die_with_parent)
     return parse_wrk(label, done.stdout + done.stderr)
 
 
@@ -394,7 +256,7 @@ def start_wrk(url: str, lua: Path, *, duration: float, **options) -> subprocess.
     """wrk in the background, for loads that run while something else happens; stop it with stop_wrk."""
     command = wrk_command(url, lua, duration=duration, **options)
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=die_with_parent)
 
 
 def stop_wrk(label: str, process: subprocess.Popen, wait: float) -> WrkResult:

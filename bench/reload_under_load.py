@@ -49,8 +49,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.loadlib import (
-    Server,
-    ServerError,
+    SECRET_KEY,
     health_by_worker,
     machine_lines,
     random_answer_sets,
@@ -62,6 +61,7 @@ from bench.loadlib import (
     write_lines,
     write_lua,
 )
+from harness.server import Server, ServerError
 from recommender import RulesError, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace, rng: random.Random, workdir: Path, schedule: l
     ruleset = load_rules(rules_path)
     lines = write_lines(workdir / "links.txt", results_paths(ruleset, random_answer_sets(ruleset, LINKS, SEED)))
     lua = write_lua(workdir)
-    server = Server("app:app", workdir, name="dockwise",
+    server = Server(workdir, name="dockwise", secret_key=SECRET_KEY,
                     env={"DOCKWISE_RULES_PATH": str(rules_path), "DOCKWISE_RULES_CHECK_INTERVAL": str(args.interval)})
     try:
         server.start()

@@ -10,12 +10,12 @@ from .errors import (
                      RulesSyntaxError,
                      RulesValidationError,
 )
-from .explain import result_document
+from .explain import Explanation, explain
 from .loader import fingerprint, load_rules, load_rules_text
 from .ruleset import RuleSet
 
 __all__ = [
-    "AnswerIssue", "AnswersError", "DockwiseError", "Result", "RuleSet", "RulesError", "RulesIssue",
-    "RulesSyntaxError", "RulesValidationError", "evaluate", "evaluate_state", "fingerprint", "load_rules",
-    "load_rules_text", "parse_answers", "result_document",
+    "AnswerIssue", "AnswersError", "DockwiseError", "Explanation", "Result", "RuleSet", "RulesError", "RulesIssue",
+    "RulesSyntaxError", "RulesValidationError", "evaluate", "evaluate_state", "explain", "fingerprint", "load_rules",
+    "load_rules_text", "parse_answers",
 ]

@@ -1,15 +1,24 @@
-"""Explanations read from a Result's trace: drivers, what-if, weight sensitivity, and the result document."""
+"""The typed explanation of a Result, read from its trace: drivers, what-if, weight sensitivity, open questions.
+
+Every view renders from an Explanation: the page (Jinja), the API and `recommend --json` (`as_json()`), the
+decision record (Markdown) and the command line (text). Its parts hold the rules' own objects (Option, Criterion,
+Question, Choice, Rule), never ids to look up again. The small parts are NamedTuples: several dozen are built per
+request, and a NamedTuple costs a third of a frozen dataclass to build.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from functools import cmp_to_key
-from operator import add
+from functools import cmp_to_key, lru_cache
+from operator import add, sub
+from typing import NamedTuple
 
+from .conditions import State
 from .engine import CLEAR, Result, winner_of
+from .links import changed_query, state_query
+from .model import Choice, Criterion, Option, Question, Rule
 from .outlook import Outlook, outlook
-from .ruleset import MICRO
+from .ruleset import MICRO, CompiledRule, RuleSet
 from .wording import headline_text
 
 # The document's closeness adds to the engine's margin-based CLEAR, CLOSE and TIE:
@@ -18,60 +27,275 @@ OPEN = "open"              # a clear lead, but the open questions would make ano
 UNMET = "unmet"            # a clear lead, but the recommendation leaves a need the answers state unmet
 
 
-@dataclass(frozen=True)
-class Driver:
-    """One comparison row and how much it added to the winner's lead over the runner-up."""
-
-    criterion: int
-    lead: int                      # MICRO units; negative when the row pulled towards the runner-up
-    rules: tuple[int, ...]         # fired rules of this row, biggest contribution to the lead first
+# --- the typed explanation ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WhatIf:
-    """A single changed answer that changes the recommendation."""
+class Standing(NamedTuple):
+    """One option's place in the ranking: its score and the rules that ruled it out."""
 
-    question: int
-    choice: int                    # 1-based choice number
-    winner: int
+    option: Option
+    score: float
+    ruled_out_by: tuple[Rule, ...]
+
+    @property
+    def excluded(self) -> str | None:
+        """Why the option is ruled out, in the rules' own words; None when it is not."""
+        return " ".join(rule.because for rule in self.ruled_out_by) or None
+
+
+class RowEffect(NamedTuple):
+    """One comparison row and how many points it added to the winner's lead (negative: towards the runner-up)."""
+
+    criterion: Criterion
+    lead: float
+    rules: tuple[Rule, ...]        # its fired rules, the one that helped most (or, against, hurt most) first
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(rule.because for rule in self.rules)
+
+
+class Exclusion(NamedTuple):
+    option: Option
+    rule: Rule
+
+
+class UnmetNeed(NamedTuple):
+    """A need an answer states, which an option leaves unmet, in the rules' words."""
+
+    question: Question
+    choice: Choice
+    text: str
+
+
+class Change(NamedTuple):
+    """A single changed answer (or answering an open question) that changes the recommendation."""
+
+    question: Question
+    choice: Choice
+    recommendation: Option
+    direction: str                 # "heavier" or "lighter": towards a heavier or a lighter option
     was_unanswered: bool
 
 
-@dataclass(frozen=True)
-class Sensitivity:
+class ChangeGroup(NamedTuple):
+    """The changes of one question that lead to the same recommendation, in choice order."""
+
+    question: Question
+    choices: tuple[Choice, ...]
+    recommendation: Option
+    direction: str
+    queries: tuple[str, ...]       # per choice, the canonical share-link query of the changed answers
+
+    @property
+    def links(self) -> tuple[tuple[Choice, str], ...]:
+        """(choice, share-link query) pairs."""
+        return tuple(zip(self.choices, self.queries, strict=True))
+
+
+class WeightShift(NamedTuple):
     """How far one row's weight would have to move (as a factor) for another option to win."""
 
-    criterion: int
+    criterion: Criterion
     factor: float
-    winner: int
     direction: str                 # "more" or "less": which way the weight must move
+    recommendation: Option
 
 
-def _lead_of(result: Result, rule_index: int) -> int:
-    points = result.ruleset.rules[rule_index].points
-    runner_up = result.runner_up
-    return points[result.winner] - (points[runner_up] if runner_up is not None else 0)
+class OpenQuestions(NamedTuple):
+    """Over every way to answer the open questions: each option's share of wins, and the questions by decisiveness."""
+
+    questions: tuple[Question, ...]
+    wins: tuple[tuple[Option, float], ...]
 
 
-def drivers(result: Result) -> tuple[list[Driver], list[Driver]]:
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Everything a view says about one result, read from its trace."""
+
+    ruleset: RuleSet
+    state: State
+    recommendation: Option
+    closeness: str                 # unanswered, tie, close, open, unmet or clear (see CLOSENESS_WORDS)
+    margin: float                  # points between the winner and the runner-up
+    runner_up: Option | None
+    tie_break: bool
+    notes: tuple[str, ...]
+    ranking: tuple[Standing, ...]
+    drivers: tuple[RowEffect, ...]
+    against: tuple[RowEffect, ...]
+    fired: tuple[CompiledRule, ...]
+    excluded: tuple[Exclusion, ...]
+    unmet_needs: tuple[tuple[Option, tuple[UnmetNeed, ...]], ...]   # every option, in order
+    what_if: tuple[Change, ...]
+    sensitivity: tuple[WeightShift, ...]
+    open: OpenQuestions
+
+    @property
+    def answered(self) -> bool:
+        return any(self.state)
+
+    @property
+    def label(self) -> str:
+        return self.recommendation.label
+
+    @property
+    def headline(self) -> str:
+        return headline_text(self.recommendation.label, self.closeness)
+
+    @property
+    def why(self) -> str | None:
+        """The rule that did most for the winner, in its own words."""
+        return self.drivers[0].rules[0].because if self.drivers else None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.ruleset.fingerprint
+
+    @property
+    def answers(self) -> tuple[tuple[Question, Choice], ...]:
+        return tuple((q, q.choices[s - 1]) for q, s in zip(self.ruleset.questions, self.state) if s)
+
+    @property
+    def unanswered(self) -> tuple[Question, ...]:
+        return tuple(q for q, s in zip(self.ruleset.questions, self.state) if not s)
+
+    @property
+    def unanswered_could_change(self) -> tuple[Question, ...]:
+        """Open questions some answer to which would change the recommendation, in questionnaire order."""
+        seen = {change.question.id for change in self.what_if if change.was_unanswered}
+        return tuple(q for q in self.ruleset.questions if q.id in seen)
+
+    @property
+    def ruled_out(self) -> tuple[Standing, ...]:
+        """The options some rule ruled out, in ranking order."""
+        return tuple(standing for standing in self.ranking if standing.ruled_out_by)
+
+    @property
+    def unmet_by_option(self) -> tuple[tuple[Option, tuple[UnmetNeed, ...]], ...]:
+        """The options that leave a stated need unmet, with those needs, in option order."""
+        return tuple(entry for entry in self.unmet_needs if entry[1])
+
+    @property
+    def recommended_unmet(self) -> tuple[UnmetNeed, ...]:
+        """The needs the answers state that the recommendation leaves unmet."""
+        return self.unmet_needs[self.ruleset.option_index[self.recommendation.id]][1]
+
+    @property
+    def open_share(self) -> float:
+        """The recommendation's share of the ways to answer the open questions."""
+        return self.open.wins[self.ruleset.option_index[self.recommendation.id]][1]
+
+    def change_groups(self) -> tuple[ChangeGroup, ...]:
+        """What-if changes grouped by question and new recommendation, in questionnaire order, each choice with
+        the share-link query of the changed answers."""
+        ruleset, state = self.ruleset, self.state
+        groups: dict[tuple[str, str], list] = {}
+        for change in self.what_if:
+            key = (change.question.id, change.recommendation.id)
+            q = ruleset.question_index[change.question.id]
+            query = changed_query(ruleset, state, q, ruleset.choice_index[q][change.choice.id])
+            if key in groups:
+                groups[key][1].append(change.choice)
+                groups[key][4].append(query)
+            else:
+                groups[key] = [change.question, [change.choice], change.recommendation, change.direction, [query]]
+        return tuple(ChangeGroup(question, tuple(choices), option, way, tuple(queries))
+                     for question, choices, option, way, queries in groups.values())
+
+    def query(self, *, with_rules: bool = True) -> str:
+        """The canonical share-link query of these answers."""
+        return state_query(self.ruleset, self.state, with_rules=with_rules)
+
+    def as_json(self) -> dict:
+        """The result document: the JSON of the API and `flask recommend --json` (its keys are a public contract)."""
+        open_questions = self.open
+        return {
+            "recommendation": self.recommendation.id,
+            "label": self.recommendation.label,
+            "closeness": self.closeness,
+            "headline": self.headline,
+            "why": self.why,
+            "margin": self.margin,
+            "runner_up": self.runner_up.id if self.runner_up is not None else None,
+            "tie_break": self.tie_break,
+            "notes": list(self.notes),
+            "ranking": [{"option": s.option.id, "label": s.option.label, "score": s.score, "excluded": s.excluded}
+                        for s in self.ranking],
+            "drivers": [_row_json(row) for row in self.drivers],
+            "against": [_row_json(row) for row in self.against],
+            "fired_rules": [{"rule": rule.rule.id, "criterion": rule.rule.criterion, "because": rule.rule.because,
+                             "points": dict(rule.point_items), "excludes": list(rule.exclude_ids)}
+                            for rule in self.fired],
+            "excluded": [{"option": e.option.id, "rule": e.rule.id, "reason": e.rule.because} for e in self.excluded],
+            "unmet_needs": {option.id: [{"question": n.question.id, "choice": n.choice.id, "text": n.text}
+                                        for n in needs] for option, needs in self.unmet_needs},
+            "what_if": [{"question": c.question.id, "choice": c.choice.id, "recommendation": c.recommendation.id,
+                         "direction": c.direction, "was_unanswered": c.was_unanswered} for c in self.what_if],
+            "sensitivity": [{"criterion": s.criterion.id, "factor": round(s.factor, 4), "direction": s.direction,
+                             "recommendation": s.recommendation.id} for s in self.sensitivity],
+            "unanswered": [q.id for q in self.unanswered],
+            "unanswered_could_change": [q.id for q in self.unanswered_could_change],
+            "open": {"questions": [q.id for q in open_questions.questions],
+                     "wins": {option.id: share for option, share in open_questions.wins}},
+            "answers": {q.id: c.id for q, c in self.answers},
+            "rules_fingerprint": self.ruleset.fingerprint,
+        }
+
+
+def _row_json(row: RowEffect) -> dict:
+    criterion = row.criterion
+    return {"criterion": criterion.id, "label": criterion.label, "lead": row.lead,
+            "reasons": [rule.because for rule in row.rules], "texts": dict(criterion.texts)}
+
+
+# --- reading the trace --------------------------------------------------------------------------------------------
+
+
+def drivers(result: Result) -> tuple[tuple[RowEffect, ...], tuple[RowEffect, ...]]:
     """Rows that drove the choice (biggest lead first) and rows that pulled the other way (strongest first)."""
-    by_row: dict[int, list[int]] = {}
+    rules = result.ruleset.rules
+    winner, runner_up = result.winner, result.runner_up
+    by_row: dict[int, list] = {}
     for index in result.fired:
-        by_row.setdefault(result.ruleset.rules[index].criterion, []).append(index)
-    rows = []
-    for criterion, rule_indexes in by_row.items():
-        leads = {r: _lead_of(result, r) for r in rule_indexes}
-        ordered = tuple(sorted(rule_indexes, key=lambda r: -leads[r]))
-        rows.append(Driver(criterion, sum(leads.values()), ordered))
-    pro = sorted((d for d in rows if d.lead > 0), key=lambda d: (-d.lead, d.criterion))
-    con = sorted((d for d in rows if d.lead < 0), key=lambda d: (d.lead, d.criterion))
-    return pro, [Driver(d.criterion, d.lead, tuple(reversed(d.rules))) for d in con]
+        rule = rules[index]
+        points = rule.points
+        lead = points[winner] - (points[runner_up] if runner_up is not None else 0)
+        entry = by_row.get(rule.criterion)
+        if entry is None:
+            by_row[rule.criterion] = [lead, [(lead, rule.rule)]]
+        else:
+            entry[0] += lead
+            entry[1].append((lead, rule.rule))
+    criteria = result.ruleset.criteria
+    pro, con = [], []
+    for criterion, (lead, fired) in by_row.items():
+        if lead:
+            # The rule that helped most first (ties in file order); against, the one that hurt most first.
+            fired.sort(key=_first_item_descending)
+            ordered = tuple(rule for _, rule in fired)
+            if lead > 0:
+                pro.append((-lead, criterion, RowEffect(criteria[criterion], lead / MICRO, ordered)))
+            else:
+                con.append((lead, criterion, RowEffect(criteria[criterion], lead / MICRO, ordered[::-1])))
+    pro.sort(key=_without_row)
+    con.sort(key=_without_row)
+    return tuple(row for _, _, row in pro), tuple(row for _, _, row in con)
 
 
-def what_if(result: Result) -> list[WhatIf]:
+def _first_item_descending(pair: tuple) -> int:
+    return -pair[0]
+
+
+def _without_row(entry: tuple) -> tuple[int, int]:
+    return entry[0], entry[1]
+
+
+def what_if(result: Result) -> tuple[Change, ...]:
     """Every single-answer change (including answering an unanswered question) that changes the winner."""
     ruleset = result.ruleset
     rules = ruleset.rules
+    options = ruleset.options
     state = result.state
     fired = bytearray(len(rules))
     for index in result.fired:
@@ -80,11 +304,19 @@ def what_if(result: Result) -> list[WhatIf]:
     base_totals = result.totals
     # Exclusion counts per option; None while nothing is excluded (most results), so most changes skip them.
     base_counts = [len(e) for e in result.excluded_by] if any(result.excluded_by) else None
+    # With nothing excluded, a question whose rules cannot move the lead by the margin cannot change the winner.
+    margin = result.margin if base_counts is None and result.runner_up is not None else -1
+    swings = _swings(ruleset)
+    readers = _shared_readers(ruleset)
     found = []
     for q, question in enumerate(ruleset.questions):
+        swing = swings[q]
+        if swing is not None and swing < margin:
+            continue
         current = state[q]
         deltas = ruleset.solo_delta[q][current]
-        shared = ruleset.shared_readers[q]
+        shared = [(r, table, keys[r] - current * stride, stride, points, excludes)
+                  for r, table, stride, points, excludes in readers[q]]
         for choice in range(1, len(question.choices) + 1):
             if choice == current:
                 continue
@@ -94,23 +326,44 @@ def what_if(result: Result) -> list[WhatIf]:
             counts = base_counts
             if counts_delta:
                 counts = list(map(add, base_counts or [0] * len(totals), counts_delta))
-            shift = choice - current
-            for r, stride in shared:
-                now = rules[r].table[keys[r] + shift * stride]
+            for r, table, key, stride, points, excludes in shared:
+                now = table[key + choice * stride]
                 if now != fired[r]:
-                    rule = rules[r]
-                    sign = 1 if now else -1
-                    for o, points in enumerate(rule.points):
-                        totals[o] += sign * points
-                    if rule.excludes:
+                    totals = list(map(add if now else sub, totals, points))
+                    if excludes:
+                        sign = 1 if now else -1
                         if counts is base_counts:  # copied before its first change
                             counts = list(base_counts or [0] * len(totals))
-                        for o in rule.excludes:
+                        for o in excludes:
                             counts[o] += sign
             winner = winner_of(totals, counts)
             if winner != result.winner:
-                found.append(WhatIf(q, choice, winner, current == 0))
-    return found
+                found.append(Change(question, question.choices[choice - 1], options[winner],
+                                    "heavier" if winner > result.winner else "lighter", current == 0))
+    return tuple(found)
+
+
+_SharedReader = tuple[int, bytes, int, tuple[int, ...], tuple[int, ...]]
+
+
+@lru_cache(maxsize=8)
+def _shared_readers(ruleset: RuleSet) -> tuple[tuple[_SharedReader, ...], ...]:
+    """Per question, the rules that read it and other questions too: (index, truth table, stride, points, excludes)."""
+    rules = ruleset.rules
+    return tuple(tuple((r, rules[r].table, stride, rules[r].points, rules[r].excludes) for r, stride in readers)
+                 for readers in ruleset.shared_readers)
+
+
+@lru_cache(maxsize=8)
+def _swings(ruleset: RuleSet) -> tuple[int | None, ...]:
+    """Per question, the most a change of its answer can move any option's lead over another (None when a rule
+    reading it rules options out): each rule reading it fires or stops firing at most once."""
+    swings = []
+    for readers in ruleset.readers:
+        rules = [ruleset.rules[r] for r, _ in readers]
+        excludes = any(rule.excludes for rule in rules)
+        swings.append(None if excludes else sum(max(rule.points) - min(rule.points) for rule in rules))
+    return tuple(swings)
 
 
 # Crossing points are exact fractions kept as (numerator, denominator) pairs of ints, denominator > 0: compared by
@@ -155,14 +408,24 @@ def _first_flip(candidates: list[Ratio], limit: Ratio, winner: int, base, row, e
 _BY_VALUE = cmp_to_key(_compare)
 
 
-def sensitivity(result: Result) -> list[Sensitivity]:
+def _distinct(ratios: list[Ratio]) -> list[Ratio]:
+    """Sorted ratios without repeats of the same value (3/6 and 1/2 are one crossing)."""
+    kept = [ratios[0]]
+    for ratio in ratios[1:]:
+        if _compare(ratio, kept[-1]):
+            kept.append(ratio)
+    return kept
+
+
+def sensitivity(result: Result) -> tuple[WeightShift, ...]:
     """For each row, the weight factor closest to 1 at which another option would win (rows with none omitted)."""
     rules = result.ruleset.rules
+    criteria, options = result.ruleset.criteria, result.ruleset.options
     n = len(result.totals)
     # When every option is ruled out, the ranking ignores exclusions, so every option can still overtake.
     eligible = [o for o in range(n) if not result.excluded_by[o]] or list(range(n))
     if len(eligible) < 2:
-        return []
+        return ()
     row_points: dict[int, list[int]] = {}
     for index in result.fired:
         points = row_points.setdefault(rules[index].criterion, [0] * n)
@@ -170,35 +433,42 @@ def sensitivity(result: Result) -> list[Sensitivity]:
             points[o] += p
     found = []
     w = result.winner
+    others = [o for o in eligible if o != w]
     for criterion in sorted(row_points):
         row = row_points[criterion]
-        base = [result.totals[o] - row[o] for o in range(n)]
-        crossings = set()
-        for o in eligible:
+        base = [total - points for total, points in zip(result.totals, row)]
+        up, down = [], []
+        for o in others:
             slope = row[w] - row[o]
-            if o != w and slope:
+            if slope:
                 gap = base[o] - base[w]
                 # Only crossings at factors >= 0 can happen: gap and slope of the same sign, or no gap.
-                if (gap >= 0) == (slope > 0) or gap == 0:
+                if gap == 0 or (gap > 0) == (slope > 0):
                     if slope < 0:
                         gap, slope = -gap, -slope
-                    divisor = math.gcd(gap, slope)
-                    crossings.add((gap // divisor, slope // divisor))
-        if not crossings:
+                    # A crossing at exactly 1 is a tie won on list order: the slightest move one way flips it,
+                    # so it starts the walk in both directions (the walk probes beyond it before reporting a flip).
+                    if gap >= slope:
+                        up.append((gap, slope))
+                    if gap <= slope:
+                        down.append((gap, slope))
+        if not up and not down:
             continue
-        # A crossing at exactly 1 is a tie won on list order: the slightest move one way flips it, so it
-        # starts the walk in both directions (the walk probes beyond it before reporting a flip).
-        up = sorted((p for p in crossings if p[0] >= p[1]), key=_BY_VALUE)
-        down = sorted((p for p in crossings if p[0] <= p[1]), key=_BY_VALUE, reverse=True)
-        flips = [(*flip, direction) for flip, direction in (
-            (_first_flip(up, (up[-1][0] + up[-1][1], up[-1][1]) if up else (2, 1), w, base, row, eligible), "more"),
-            (_first_flip(down, (0, 1), w, base, row, eligible), "less")) if flip]
-        if not flips:
+        if len(up) > 1:
+            up = _distinct(sorted(up, key=_BY_VALUE))
+        if len(down) > 1:
+            down = _distinct(sorted(down, key=_BY_VALUE, reverse=True))
+        more = _first_flip(up, (up[-1][0] + up[-1][1], up[-1][1]), w, base, row, eligible) if up else None
+        less = _first_flip(down, (0, 1), w, base, row, eligible) if down else None
+        # The flip closest to 1 on a log scale; a tie goes to "more". a/b ≥ 1 is closer than c/d ≤ 1 when a·c ≤ b·d.
+        if more and (not less or less[0][0] == 0 or more[0][0] * less[0][0] <= more[0][1] * less[0][1]):
+            (num, den), winner, direction = *more, "more"
+        elif less:
+            (num, den), winner, direction = *less, "less"
+        else:
             continue
-        (num, den), winner, direction = min(
-            flips, key=lambda f: abs(math.log(f[0][0]) - math.log(f[0][1])) if f[0][0] > 0 else math.inf)
-        found.append(Sensitivity(criterion, num / den, winner, direction))
-    return found
+        found.append(WeightShift(criteria[criterion], num / den, direction, options[winner]))
+    return tuple(found)
 
 
 def _points(value: int) -> float:
@@ -218,106 +488,85 @@ def closeness(result: Result, open_outlook: Outlook) -> str:
     return CLEAR
 
 
-def notes(result: Result) -> list[str]:
+def notes(result: Result) -> tuple[str, ...]:
     """Plain remarks about how the result came about that a reader should not miss."""
     options = result.ruleset.options
     said = []
     if not any(result.state):
         # Nothing answered: the tie-break's pick is no recommendation, so it is not presented as one.
-        return ["No question was answered, so nothing favours any option yet."]
+        return ("No question was answered, so nothing favours any option yet.",)
     if result.all_excluded:
         said.append("Every option was ruled out by some answer; the highest score is shown anyway.")
     if result.won_on_tie and result.runner_up is not None:
         said.append(f"{options[result.winner].label} and {options[result.runner_up].label} scored the same; "
                     "ties go to the simpler option.")
-    return said
+    return tuple(said)
 
 
-def result_document(result: Result) -> dict:
-    """The one JSON-ready document every view (CLI, API, page, decision record) is rendered from."""
+@lru_cache(maxsize=8)
+def _needs(ruleset: RuleSet) -> tuple[tuple[tuple[UnmetNeed | None, ...], ...], ...]:
+    """[question][state][option] → the need that answer states and the option leaves unmet (None when none)."""
+    return tuple(tuple(tuple(None if not s else
+                             (UnmetNeed(question, question.choices[s - 1], question.choices[s - 1].unmet[option.id])
+                              if option.id in question.choices[s - 1].unmet else None)
+                             for option in ruleset.options)
+                       for s in range(len(question.choices) + 1))
+                 for question in ruleset.questions)
+
+
+def explain(result: Result) -> Explanation:
+    """The typed explanation of a result: what every view renders."""
     rs = result.ruleset
-    options, criteria, questions = rs.options, rs.criteria, rs.questions
-    fired = []
+    options, questions, rules = rs.options, rs.questions, rs.rules
+    fired = tuple(rules[index] for index in result.fired)
     scores = [0.0] * len(options)
-    for index in result.fired:
-        rule_id, criterion_id, because, points, values, excludes = rs.rules[index].document_fields
-        scores = list(map(add, scores, values))  # summed in trace order so the shown scores equal the shown points
-        fired.append({"rule": rule_id, "criterion": criterion_id, "because": because, "points": dict(points),
-                      "excludes": list(excludes)})
+    for rule in fired:
+        scores = list(map(add, scores, rule.point_values))  # summed in trace order: shown scores = shown points
     pro, con = drivers(result)
-
-    rows = rs.criterion_fields
-    rules = rs.rules
-
-    def row(driver: Driver) -> dict:
-        criterion_id, label, texts = rows[driver.criterion]
-        return {"criterion": criterion_id, "label": label, "lead": _points(driver.lead),
-                "reasons": [rules[r].rule.because for r in driver.rules], "texts": texts.copy()}
-
-    changes = what_if(result)
     ahead = outlook(result)
-    word = closeness(result, ahead)
-    return {
-        "recommendation": options[result.winner].id,
-        "label": options[result.winner].label,
-        "closeness": word,
-        "headline": headline_text(options[result.winner].label, word),
-        "why": rs.rules[pro[0].rules[0]].rule.because if pro else None,
-        "margin": _points(result.margin),
-        "runner_up": options[result.runner_up].id if result.runner_up is not None else None,
-        "tie_break": result.won_on_tie,
-        "notes": notes(result),
-        "ranking": [{"option": options[o].id, "label": options[o].label, "score": scores[o],
-                     "excluded": " ".join(rs.rules[r].rule.because for r in result.excluded_by[o]) or None}
-                    for o in result.ranking],
-        "drivers": [row(d) for d in pro],
-        "against": [row(d) for d in con],
-        "fired_rules": fired,
-        "excluded": [{"option": options[o].id, "rule": rs.rules[r].rule.id, "reason": rs.rules[r].rule.because}
-                     for o in range(len(options)) for r in result.excluded_by[o]],
-        "unmet_needs": _unmet_needs(result),
-        "what_if": [{"question": questions[c.question].id, "choice": questions[c.question].choices[c.choice - 1].id,
-                     "recommendation": options[c.winner].id,
-                     "direction": "heavier" if c.winner > result.winner else "lighter",
-                     "was_unanswered": c.was_unanswered} for c in changes],
-        "sensitivity": [{"criterion": criteria[s.criterion].id, "factor": round(s.factor, 4),
-                         "direction": s.direction, "recommendation": options[s.winner].id}
-                        for s in sensitivity(result)],
-        "unanswered": list(result.unanswered),
-        "unanswered_could_change": sorted({questions[c.question].id for c in changes if c.was_unanswered},
-                                          key=lambda qid: rs.question_index[qid]),
-        "open": {"questions": [questions[q].id for q in ahead.questions],
-                 "wins": {option.id: count / ahead.total for option, count in zip(options, ahead.counts)}},
-        "answers": result.answers,
-        "rules_fingerprint": rs.fingerprint,
-    }
-
-
-def _unmet_needs(result: Result) -> dict[str, list[dict]]:
-    """Per option (all of them, in order), the needs the answers state that it leaves unmet."""
-    rs = result.ruleset
-    needs = {}
-    for option, pairs in zip(rs.options, result.unmet):
-        entries = []
-        for q, s in pairs:
-            question = rs.questions[q]
-            choice = question.choices[s - 1]
-            entries.append({"question": question.id, "choice": choice.id, "text": choice.unmet[option.id]})
-        needs[option.id] = entries
-    return needs
+    needs = _needs(rs)
+    return Explanation(
+        ruleset=rs,
+        state=result.state,
+        recommendation=options[result.winner],
+        closeness=closeness(result, ahead),
+        margin=_points(result.margin),
+        runner_up=options[result.runner_up] if result.runner_up is not None else None,
+        tie_break=result.won_on_tie,
+        notes=notes(result),
+        ranking=tuple(Standing(options[o], scores[o], tuple(rules[r].rule for r in result.excluded_by[o]))
+                      for o in result.ranking),
+        drivers=pro,
+        against=con,
+        fired=fired,
+        excluded=tuple(Exclusion(options[o], rules[r].rule)
+                       for o in range(len(options)) for r in result.excluded_by[o]),
+        unmet_needs=tuple((option, tuple(needs[q][s][o] for q, s in pairs))
+                          for o, (option, pairs) in enumerate(zip(options, result.unmet))),
+        what_if=what_if(result),
+        sensitivity=sensitivity(result),
+        open=OpenQuestions(tuple(questions[q] for q in ahead.questions),
+                           tuple((option, count / ahead.total) for option, count in zip(options, ahead.counts))),
+    )
 
 
 __all__ = [
     "OPEN",
     "UNANSWERED",
     "UNMET",
-    "Driver",
-    "Sensitivity",
-    "WhatIf",
+    "Change",
+    "ChangeGroup",
+    "Exclusion",
+    "Explanation",
+    "OpenQuestions",
+    "RowEffect",
+    "Standing",
+    "UnmetNeed",
+    "WeightShift",
     "closeness",
     "drivers",
+    "explain",
     "notes",
-    "result_document",
     "sensitivity",
     "what_if",
 ]

@@ -10,16 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .conditions import MAX_TABLE, ConditionParser, truth_table
 from .errors import RulesIssue, RulesSyntaxError, RulesValidationError, did_you_mean
-from .model import ALL_FIELD_NAMES, SECTIONS, Closeness, RulesFile
+from .model import ALL_FIELD_NAMES, SECTIONS, Closeness, RulesFile, Site
 from .ruleset import RuleSet, compile_ruleset
 from .source import Source, parse_source, read_source
 
 REQUIRED_SECTIONS = ("options", "criteria", "questions", "rules")
+HEADER_FIELDS = ("version", "site", "closeness")
 
 
 class _Header(BaseModel):
     model_config = ConfigDict(extra="ignore")
     version: int = Field()
+    site: Site = Field(default_factory=Site)
     closeness: Closeness
 
 
@@ -34,8 +36,9 @@ def load_rules_text(text: str | bytes, name: str = "rules.yaml") -> RuleSet:
 
 
 def fingerprint(model: RulesFile) -> str:
-    """A short stable hash of everything that can change a result or its explanation (not scenarios)."""
-    data = model.model_dump(mode="json", exclude={"scenarios"})
+    """A short stable hash of everything that can change a result or its explanation (not scenarios, nor the
+    site's own words: a new title must not tell every share link that its rules changed)."""
+    data = model.model_dump(mode="json", exclude={"scenarios", "site"})
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
@@ -200,17 +203,17 @@ class _Checker:
         if self.issues or header is None:
             return None
         model = RulesFile.model_validate({
-            "version": header.version, "closeness": header.closeness, "options": options, "criteria": criteria,
-            "questions": questions, "rules": rules, "scenarios": scenarios,
+            "version": header.version, "site": header.site, "closeness": header.closeness, "options": options,
+            "criteria": criteria, "questions": questions, "rules": rules, "scenarios": scenarios,
         })
         warnings = self._warnings(model, read_questions)
-        return compile_ruleset(self.source.file, model, fingerprint(model), conditions, tables, warnings)
+        return compile_ruleset(self.source.file, model, fingerprint(model), tables, warnings)
 
     def _header(self, values: dict) -> _Header | None:
         for key in values:
-            if key not in ("version", "closeness", *SECTIONS):
+            if key not in (*HEADER_FIELDS, *SECTIONS):
                 self.report((key,), f"unknown top-level field '{key}'",
-                            did_you_mean(key, ["version", "closeness", *SECTIONS]) or "remove it", key=True)
+                            did_you_mean(key, [*HEADER_FIELDS, *SECTIONS]) or "remove it", key=True)
         try:
             header = _Header.model_validate(values)
         except ValidationError as error:
@@ -280,5 +283,14 @@ class _Checker:
             if c.id not in used:
                 warnings.append(self.source.issue(("criteria", i, "id"), f"criterion '{c.id}' has no rules",
                                                   "it can never drive a result"))
+            missing = [o.id for o in model.options if not c.texts.get(o.id, "").strip()]
+            if missing:  # the comparison table would show "—" in these cells
+                texts = ("criteria", i, "texts")
+                one = len(missing) == 1
+                warnings.append(self.source.issue(
+                    texts if texts in self.source.key_positions else texts[:2],
+                    f"criterion '{c.id}' ({c.label}) has no text for {'option' if one else 'options'} "
+                    + ", ".join(f"'{o}'" for o in missing),
+                    f"the comparison table shows — there: add {'it' if one else 'them'} under `texts`", key=True))
         return [f"{w.file}:{w.line}:{w.column}: warning: {w.location}: {w.message} ({w.hint})"
                 for w in sorted(warnings, key=lambda w: (w.line, w.column))]

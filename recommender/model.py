@@ -158,10 +158,31 @@ class Closeness(_Frozen):
                          description="A lead (in points) below this is 'a close call'; a lead of 0 is a tie.")
 
 
+DEFAULT_TITLE = "Dockwise"
+DEFAULT_HEADING = "Docker, Compose/Swarm or Kubernetes?"
+DEFAULT_DESCRIPTION = ("Docker alone, Docker Compose / Swarm, or Kubernetes? Answer a short questionnaire and get a "
+                       "recommendation that explains itself.")
+
+
+class Site(_Frozen):
+    """The site's own words: its name, the questionnaire's heading and the pages' default meta description."""
+
+    title: str = Field(default=DEFAULT_TITLE, min_length=1, max_length=60,
+                       description="The site's name: the brand in the header and the end of every page title "
+                                   "('… — Dockwise').")
+    heading: str = Field(default=DEFAULT_HEADING, min_length=1, max_length=120,
+                         description="The questionnaire's heading, also its page title.")
+    description: str = Field(default=DEFAULT_DESCRIPTION, min_length=1, max_length=300,
+                             description="The meta description of pages that do not say their own (search engines "
+                                         "show about 160 characters).")
+
+
 class RulesFile(_Frozen):
     """Dockwise's knowledge base: options, comparison rows, questions, rules and golden scenarios."""
 
     version: Literal[1] = Field(description="Format version of this file.")
+    site: Site = Field(default_factory=Site, description="The site's name, the questionnaire's heading and the "
+                                                         "default meta description; each defaults to today's text.")
     closeness: Closeness = Field(description="Thresholds for calling a result clear or close.")
     options: tuple[Option, ...] = Field(min_length=1, description="What can be recommended, from the lightest to "
                                                                   "run to the heaviest (the ordering contract): "
@@ -176,7 +197,7 @@ class RulesFile(_Frozen):
 SECTIONS: dict[str, type[_Frozen]] = {
     "options": Option, "criteria": Criterion, "questions": Question, "rules": Rule, "scenarios": Scenario,
 }
-ALL_FIELD_NAMES = sorted({name for model in (RulesFile, *SECTIONS.values(), Choice, Closeness)
+ALL_FIELD_NAMES = sorted({name for model in (RulesFile, *SECTIONS.values(), Choice, Closeness, Site)
                           for name in model.model_fields})
 
 

@@ -24,8 +24,13 @@ import numpy as np
 
 from .conditions import State
 from .engine import Result
-from .explore import _axes_of, _compile, _draw, _evaluate_states, _Model, _top2
 from .ruleset import RuleSet
+from .space.compile import Model as _Model
+from .space.compile import axes_of as _axes_of
+from .space.compile import compile_model as _compile
+from .space.kernel import draw as _draw
+from .space.kernel import evaluate_states as _evaluate_states
+from .space.kernel import top2 as _top2
 
 FULL_LIMIT = 1 << 25   # fully answered questionnaires precomputed at most (32 MiB); beyond, slices on demand
 SLICE_LIMIT = 1 << 22  # open slices evaluated exactly at most, when there is no precomputed array; beyond, sampled

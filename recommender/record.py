@@ -1,95 +1,83 @@
-"""The result document as a Markdown decision record in the MADR layout."""
+"""An explanation as a Markdown decision record in the MADR layout."""
 
 from __future__ import annotations
 
-from .ruleset import RuleSet
-from .wording import (
-                      CLOSENESS_WORDS,
-                      group_changes,
-                      group_phrase,
-                      open_outlook_sentence,
-                      percent,
-                      sensitivity_phrase,
-                      unmet_phrase,
-)
+from .explain import Explanation
+from .wording import CLOSENESS_WORDS, change_phrase, open_outlook_sentence, percent, sensitivity_phrase, unmet_phrase
 
 
 def _score(value: float) -> str:
     return f"{value:g}"
 
 
-def decision_record(document: dict, ruleset: RuleSet, share_url: str) -> str:
+def decision_record(explanation: Explanation, share_url: str) -> str:
     """Title, context (the answers), drivers, options with scores, outcome, consequences (what would change it)."""
-    labels = {o.id: o.label for o in ruleset.options}
-    questions = {q.id: q for q in ruleset.questions}
-    unanswered = document["closeness"] == "unanswered"
-    title = "# How to run our containers: no answers yet" if unanswered else \
-        f"# Run our containers with {document['label']}"
+    e = explanation
+    ruleset = e.ruleset
+    site = ruleset.model.site.title
+    title = f"# Run our containers with {e.label}" if e.answered else "# How to run our containers: no answers yet"
     out = [title, "",
            "* Status: proposed",
-           f"* Rules: Dockwise rules {document['rules_fingerprint']}", "",
+           f"* Rules: {site} rules {e.fingerprint}", "",
            "## Context and Problem Statement", "",
            f"How should we run our containers: {', '.join(o.label for o in ruleset.options)}? "
-           "We answered Dockwise's questionnaire as follows:", ""]
-    for qid, cid in document["answers"].items():
-        question = questions[qid]
-        choice = next(c.label for c in question.choices if c.id == cid)
-        out.append(f"* {question.text} **{choice}**")
-    if not document["answers"]:
+           f"We answered {site}'s questionnaire as follows:", ""]
+    out += [f"* {question.text} **{choice.label}**" for question, choice in e.answers]
+    if not e.answered:
         out.append("* (no question answered)")
-    if document["unanswered"]:
-        out += ["", "Not answered:", ""] + [f"* {questions[q].text}" for q in document["unanswered"]]
+    unanswered = e.unanswered
+    if unanswered:
+        out += ["", "Not answered:", ""] + [f"* {question.text}" for question in unanswered]
     out += ["", "## Decision Drivers", ""]
-    for row in document["drivers"]:
-        out.append(f"* **{row['label']}** (+{_score(row['lead'])} to the lead)")
-        out += [f"  * {reason}" for reason in row["reasons"]]
-    for row in document["against"]:
-        out.append(f"* **{row['label']}** pulled the other way ({_score(row['lead'])})")
-        out += [f"  * {reason}" for reason in row["reasons"]]
-    if not document["drivers"] and not document["against"]:
+    for row in e.drivers:
+        out.append(f"* **{row.criterion.label}** (+{_score(row.lead)} to the lead)")
+        out += [f"  * {reason}" for reason in row.reasons]
+    for row in e.against:
+        out.append(f"* **{row.criterion.label}** pulled the other way ({_score(row.lead)})")
+        out += [f"  * {reason}" for reason in row.reasons]
+    if not e.drivers and not e.against:
         out.append("* No answer favoured any option.")
     out += ["", "## Considered Options", ""]
-    for entry in document["ranking"]:
-        ruled_out = f" — ruled out: {entry['excluded']}" if entry["excluded"] else ""
-        out.append(f"* {entry['label']} — score {_score(entry['score'])}{ruled_out}")
+    needs_of = {option.id: needs for option, needs in e.unmet_needs}
+    for standing in e.ranking:
+        ruled_out = f" — ruled out: {standing.excluded}" if standing.excluded else ""
+        out.append(f"* {standing.option.label} — score {_score(standing.score)}{ruled_out}")
         # MADR lists an option's cons under it: here, the needs the answers state that it leaves unmet.
-        out += [f"  * Bad, because it leaves unmet: {need['text']}"
-                for need in document["unmet_needs"][entry["option"]]]
+        out += [f"  * Bad, because it leaves unmet: {need.text}" for need in needs_of[standing.option.id]]
     out += ["", "## Decision Outcome", ""]
-    if unanswered:
+    if not e.answered:
         out.append("No option chosen yet: no question was answered, so nothing favours any option. "
                    "Answer the questions you can and download the record again.")
         out.append("")
-        out.append(f"Over every way to answer all {len(document['open']['questions'])} questions: " + ", ".join(
-            f"{labels[option]} wins in {percent(share)}" for option, share in document["open"]["wins"].items()) + ".")
+        out.append(f"Over every way to answer all {len(e.open.questions)} questions: " + ", ".join(
+            f"{option.label} wins in {percent(share)}" for option, share in e.open.wins) + ".")
     else:
-        out.append(f"Chosen option: \"{document['label']}\" ({CLOSENESS_WORDS[document['closeness']]})."
-                   + (f" Main reason: {document['why']}" if document["why"] else ""))
-        needs = document["unmet_needs"][document["recommendation"]]
-        if needs:
-            out += [""] + [f"* {unmet_phrase(need['text'])}" for need in needs]
-        sentence = open_outlook_sentence(ruleset, document)
+        out.append(f"Chosen option: \"{e.label}\" ({CLOSENESS_WORDS[e.closeness]})."
+                   + (f" Main reason: {e.why}" if e.why else ""))
+        if e.recommended_unmet:
+            out += [""] + [f"* {unmet_phrase(need.text)}" for need in e.recommended_unmet]
+        sentence = open_outlook_sentence(e)
         if sentence:
             out += ["", sentence]
-    out += ["", *document["notes"]] if document["notes"] else []
-    groups = [] if unanswered else group_changes(ruleset, document["what_if"], lambda question, choice: "")
-    heavier = [g for g in groups if g["direction"] == "heavier"]
-    lighter = [g for g in groups if g["direction"] == "lighter"]
+    out += ["", *e.notes] if e.notes else []
+    groups = e.change_groups() if e.answered else ()
+    heavier = [group for group in groups if group.direction == "heavier"]
+    lighter = [group for group in groups if group.direction == "lighter"]
     out += ["", "### Consequences", ""]
-    for title, changes in (("Revisit this when", heavier), ("You could simplify if", lighter)):
-        if changes:
-            out.append(f"{title}:")
-            out += [f"* {group_phrase(g)} → {labels[g['recommendation']]}" for g in changes]
+    for heading, groups in (("Revisit this when", heavier), ("You could simplify if", lighter)):
+        if groups:
+            out.append(f"{heading}:")
+            out += [f"* {change_phrase(group)} → {group.recommendation.label}" for group in groups]
             out.append("")
-    if unanswered:
+    if not e.answered:
         out += ["Answer a few questions first: the record then says what would change the recommendation.", ""]
     elif not heavier and not lighter:
         out += ["No single changed answer would change this recommendation.", ""]
-    if document["sensitivity"]:
+    if e.sensitivity:
         out.append("How robust it is:")
-        out += [f"* {sensitivity_phrase(ruleset, s)}" for s in document["sensitivity"]]
+        out += [f"* {sensitivity_phrase(shift)}" for shift in e.sensitivity]
         out.append("")
     out += ["## More Information", "", f"* Share link: <{share_url}>",
-            f"* Generated by Dockwise, rules version {document['rules_fingerprint']}; each score is the sum of the "
+            f"* Generated by {site}, rules version {e.fingerprint}; each score is the sum of the "
             "rules listed on the share link's page."]
     return "\n".join(out).rstrip() + "\n"

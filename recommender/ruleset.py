@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 
-from .conditions import Condition
 from .model import Criterion, Option, Question, Rule, RulesFile, Scenario
 
 MICRO = 1_000_000  # points are counted in integer millionths: exact sums, exact ties, in any order
+# How many accent colours static/style.css defines (`.accent-0` … `.accent-7`, light and dark): change both together.
+ACCENTS = 8
 
 
 def to_micro(points: float) -> int:
@@ -23,23 +23,15 @@ class CompiledRule:
     index: int
     rule: Rule
     criterion: int
-    condition: Condition
     questions: tuple[int, ...]
     strides: tuple[int, ...]
     table: bytes
     points: tuple[int, ...]  # per option, in MICRO units, criterion weight applied
     excludes: tuple[int, ...]
-    # The same, ready for the result document: (option id, points) pairs, excluded option ids, the row's id.
+    # The same as shown: (option id, points) pairs, the points alone, and the excluded option ids.
     point_items: tuple[tuple[str, float], ...] = ()
+    point_values: tuple[float, ...] = ()
     exclude_ids: tuple[str, ...] = ()
-    criterion_id: str = ""
-
-    @cached_property
-    def document_fields(self) -> tuple[str, str, str, tuple[tuple[str, float], ...], tuple[float, ...],
-                                       tuple[str, ...]]:
-        """What the result document says of this rule when it fires: id, row, reason, points, values, rules out."""
-        return (self.rule.id, self.criterion_id, self.rule.because, self.point_items,
-                tuple(value for _, value in self.point_items), self.exclude_ids)
 
 
 @dataclass(frozen=True, eq=False)  # identity equality: a RuleSet is one loaded version, hashable for caches
@@ -86,10 +78,12 @@ class RuleSet:
     def scenarios(self) -> tuple[Scenario, ...]:
         return self.model.scenarios
 
-    @cached_property
-    def criterion_fields(self) -> tuple[tuple[str, str, dict[str, str]], ...]:
-        """Per row, what the result document says of it: id, label, and the options' texts as a plain dict (to copy)."""
-        return tuple((c.id, c.label, dict(c.texts)) for c in self.criteria)
+    def accent(self, option: int | str) -> int:
+        """The accent colour class number (`accent-N` in static/style.css) of an option, by index or id."""
+        index = self.option_index[option] if isinstance(option, str) else option
+        if not 0 <= index < len(self.options):
+            raise IndexError(f"no option {option!r}")
+        return index % ACCENTS
 
     def criteria_read_by(self, question_id: str) -> tuple[Criterion, ...]:
         """The comparison rows whose rules read this question, in table order."""
@@ -109,24 +103,24 @@ def _unmet_of(texts, option_index: dict[str, int]) -> tuple[int, ...]:
     return tuple(sorted(option_index[o] for o in texts if o in option_index))
 
 
-def compile_ruleset(file: str, model: RulesFile, fingerprint: str, conditions: list[Condition],
+def compile_ruleset(file: str, model: RulesFile, fingerprint: str,
                     tables: list[tuple[tuple[int, ...], tuple[int, ...], bytes]],
                     warnings: list[str]) -> RuleSet:
-    """Build the RuleSet from a validated model and its parsed conditions and truth tables."""
+    """Build the RuleSet from a validated model and its conditions' truth tables."""
     option_index = {o.id: i for i, o in enumerate(model.options)}
     criterion_index = {c.id: i for i, c in enumerate(model.criteria)}
     compiled = []
     readers: list[list[tuple[int, int]]] = [[] for _ in model.questions]
-    for index, (rule, condition, (questions, strides, table)) in enumerate(zip(model.rules, conditions, tables)):
+    for index, (rule, (questions, strides, table)) in enumerate(zip(model.rules, tables)):
         criterion = criterion_index[rule.criterion]
         weight = model.criteria[criterion].weight
         points = tuple(to_micro(rule.scores.get(o.id, 0.0) * weight) for o in model.options)
         excludes = tuple(sorted(option_index[o] for o in set(rule.exclude)))
         compiled.append(CompiledRule(
-            index, rule, criterion, condition, questions, strides, table, points, excludes,
+            index, rule, criterion, questions, strides, table, points, excludes,
             point_items=tuple((o.id, p / MICRO) for o, p in zip(model.options, points)),
-            exclude_ids=tuple(model.options[o].id for o in excludes),
-            criterion_id=rule.criterion))
+            point_values=tuple(p / MICRO for p in points),
+            exclude_ids=tuple(model.options[o].id for o in excludes)))
         for q, stride in zip(questions, strides):
             readers[q].append((index, stride))
     solo = []

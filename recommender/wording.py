@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .model import Question
 from .ruleset import RuleSet
+
+if TYPE_CHECKING:
+    from .explain import ChangeGroup, Explanation, WeightShift
 
 # How sure a recommendation is, per value of the result document's `closeness`.
 CLOSENESS_WORDS = {
@@ -22,6 +27,16 @@ def headline_text(label: str, closeness: str) -> str:
     if closeness == "unanswered":
         return NO_ANSWERS_HEADLINE
     return f"{label} — {CLOSENESS_WORDS[closeness]}"
+
+
+def points_text(points: float) -> str:
+    """Points as shown: as few digits as they need, e.g. '3', '-1.5'."""
+    return f"{points:g}"
+
+
+def signed_points_text(points: float) -> str:
+    """Points added to a lead, with their sign, e.g. '+3', '-1.5'."""
+    return f"{points:+g}"
 
 
 def unmet_phrase(text: str) -> str:
@@ -62,54 +77,37 @@ def open_sentence(label: str, share: float, open_count: int, question: str) -> s
     return lead + question if names_question else lead
 
 
-def open_outlook(ruleset: RuleSet, document: dict) -> tuple[str, Question | None] | None:
-    """The document's open-question sentence as (its lead, the question that ends it, if any); None when nothing is
-    open or nothing is answered. The page links the question; text views append it."""
-    questions = document["open"]["questions"]
-    if not questions or document["closeness"] == "unanswered":
+def open_outlook(explanation: Explanation) -> tuple[str, Question | None] | None:
+    """The open-question sentence as (its lead, the question that ends it, if any); None when nothing is open or
+    nothing is answered. The page links the question; text views append it."""
+    questions = explanation.open.questions
+    if not questions or not explanation.answered:
         return None
-    lead, names_question = open_sentence_lead(document["label"], document["open"]["wins"][document["recommendation"]],
-                                              len(questions))
-    return lead, ruleset.questions[ruleset.question_index[questions[0]]] if names_question else None
+    lead, names_question = open_sentence_lead(explanation.label, explanation.open_share, len(questions))
+    return lead, questions[0] if names_question else None
 
 
-def open_outlook_sentence(ruleset: RuleSet, document: dict) -> str | None:
-    """The document's open-question sentence as plain text, or None when nothing is open (or nothing is answered)."""
-    found = open_outlook(ruleset, document)
+def open_outlook_sentence(explanation: Explanation) -> str | None:
+    """The open-question sentence as plain text, or None when nothing is open (or nothing is answered)."""
+    found = open_outlook(explanation)
     if found is None:
         return None
     lead, question = found
     return lead + question.text if question else lead
 
 
-def unmet_lines(ruleset: RuleSet, document: dict) -> list[tuple[str, list[str]]]:
-    """(option label, its unmet needs' texts) for every option that leaves a stated need unmet, in option order."""
-    return [(ruleset.options[ruleset.option_index[option]].label, [need["text"] for need in needs])
-            for option, needs in document["unmet_needs"].items() if needs]
+def change_phrase(group: ChangeGroup) -> str:
+    """A group of what-if changes as a team would say it: 'the answer to “…?” is “…” or “…”'."""
+    return f"the answer to “{group.question.text}” is " + " or ".join(f"“{c.label}”" for c in group.choices)
 
 
-def choice_label(ruleset: RuleSet, question_id: str, choice_id: str) -> str:
-    question = ruleset.questions[ruleset.question_index[question_id]]
-    return question.choices[ruleset.choice_index[ruleset.question_index[question_id]][choice_id] - 1].label
-
-
-def group_phrase(group: dict, quote=lambda choice: f"“{choice['label']}”") -> str:
-    """A group of what-if changes as a team would say it: 'the answer to “…?” is “…” or “…”'.
-
-    `quote(choice)` renders each choice (the results page wraps it in a link; its text stays the same).
-    """
-    return f"the answer to “{group['question']}” is " + " or ".join(quote(choice) for choice in group["choices"])
-
-
-def sensitivity_phrase(ruleset: RuleSet, entry: dict) -> str:
-    """A sensitivity entry as a sentence, e.g. 'Kubernetes would win if High Availability counted 2.4× as much'."""
-    option = ruleset.options[ruleset.option_index[entry["recommendation"]]].label
-    row = ruleset.criteria[ruleset.criterion_index[entry["criterion"]]].label
-    factor = entry["factor"]
+def sensitivity_phrase(shift: WeightShift) -> str:
+    """A weight shift as a sentence, e.g. 'Kubernetes would win if High Availability counted 2.4× as much'."""
+    option, row, factor = shift.recommendation.label, shift.criterion.label, shift.factor
     if factor == 0:
         return f"{option} would win if {row} did not count at all"
     if factor == 1:
-        return f"{option} would win if {row} counted even slightly {entry['direction']}"
+        return f"{option} would win if {row} counted even slightly {shift.direction}"
     return f"{option} would win if {row} counted {factor:.2g}× as much"
 
 
@@ -127,20 +125,3 @@ def describe_condition(ruleset: RuleSet, when: dict) -> str:
             choices = value if isinstance(value, list | tuple) else [value]
             parts.append(f"{key} is {' or '.join(choices)}")
     return ", and ".join(parts)
-
-
-def group_changes(ruleset: RuleSet, changes: list[dict], url_for_change) -> list[dict]:
-    """What-if entries grouped by question and new recommendation, each choice with its link, in questionnaire order.
-
-    `url_for_change(question_id, choice_id)` gives the link to the changed result.
-    """
-    groups: dict[tuple[str, str], dict] = {}
-    for change in changes:
-        key = (change["question"], change["recommendation"])
-        if key not in groups:
-            question = ruleset.questions[ruleset.question_index[change["question"]]]
-            groups[key] = {"question": question.text, "question_id": question.id, "choices": [],
-                           "recommendation": change["recommendation"], "direction": change["direction"]}
-        groups[key]["choices"].append({"label": choice_label(ruleset, change["question"], change["choice"]),
-                                       "url": url_for_change(change["question"], change["choice"])})
-    return list(groups.values())

@@ -1,17 +1,21 @@
-"""Shared fixtures, after Flask's tutorial: `app`, `client`, `runner`, plus the shipped rules."""
+"""Shared fixtures, after Flask's tutorial: `app`, `client`, `runner`, plus the shipped rules.
+
+"Shipped" means tests/shipped.py's RULES_PATH: rules.yaml, or the edited copy DOCKWISE_TEST_RULES names.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
+from shipped import RULES_PATH
+from strategies import RulesCase
 
 from app import create_app
 from recommender import load_rules
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
-RULES_PATH = ROOT / "rules.yaml"
 
 
 @pytest.fixture
@@ -34,3 +38,21 @@ def runner(app):
 def shipped_rules():
     """The shipped rules.yaml, loaded once."""
     return load_rules(RULES_PATH)
+
+
+@pytest.fixture(scope="session")
+def shipped_text() -> str:
+    """The shipped rules.yaml as text."""
+    return RULES_PATH.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def shipped_spec(shipped_text) -> dict:
+    """The shipped rules.yaml as plain YAML data."""
+    return yaml.safe_load(shipped_text)
+
+
+@pytest.fixture(scope="session")
+def shipped_case(shipped_spec, shipped_text, shipped_rules) -> RulesCase:
+    """The shipped rules three ways (tests/strategies.py): plain data, YAML text and the loaded rules."""
+    return RulesCase(shipped_spec, shipped_text, shipped_rules)

@@ -1,26 +1,34 @@
-"""The command line as a user meets it: `flask rules check|test|schema` and `flask recommend`."""
+"""The command line as a user meets it: `flask rules check|test|schema` and `flask recommend`.
+
+Files with mistakes are edits of tests/data/minimal.yaml, so what is checked is how the commands report, not what the
+shipped rules say (that is pinned in test_shipped_rules.py).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from shipped import RULES_PATH
 
 from app import create_app
 from recommender import evaluate, load_rules
 from recommender.model import json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
-RULES_PATH = ROOT / "rules.yaml"
 DATA = Path(__file__).resolve().parent / "data"
-SHIPPED_TEXT = RULES_PATH.read_text(encoding="utf-8")
-SHIPPED = yaml.safe_load(SHIPPED_TEXT)
+MINIMAL = DATA / "minimal.yaml"
+MINIMAL_TEXT = MINIMAL.read_text(encoding="utf-8")
+MINIMAL_SPEC = yaml.safe_load(MINIMAL_TEXT)
+SHIPPED = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
 
 ERROR_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<rest>.+)$")
 SUMMARY = re.compile(
@@ -31,38 +39,35 @@ MONOTONICITY = re.compile(
     r"adjacent pair of choices, over every combination of the other answers \((?P<space>[\d,]+) questionnaires; "
     r"(?P<pairs>[\d,]+) pairs\) in [\d.]+ s; exempt: (?P<exempt>.+)$")
 
-OPTION_LABELS = {option["id"]: option["label"] for option in SHIPPED["options"]}
-CHOICE_LABELS = {(q["id"], c["id"]): c["label"] for q in SHIPPED["questions"] for c in q["choices"]}
+OPTION_LABELS = {option["id"]: option["label"] for option in MINIMAL_SPEC["options"]}
+CHOICE_LABELS = {(q["id"], c["id"]): c["label"] for q in MINIMAL_SPEC["questions"] for c in q["choices"]}
 
-# The keys of the result document (recommender.explain.result_document), the contract of `recommend --json`.
+# The keys of the result document (recommender.explain.Explanation.as_json), the contract of `recommend --json`.
 DOCUMENT_KEYS = {
     "recommendation", "label", "closeness", "headline", "why", "margin", "runner_up", "tie_break", "notes",
     "ranking", "drivers", "against", "fired_rules", "excluded", "unmet_needs", "what_if", "sensitivity", "unanswered",
     "unanswered_could_change", "open", "answers", "rules_fingerprint",
 }
 
-# Edits of the shipped file, each anchored on text that occurs exactly once in it.
-MISSPELT_CHOICE = ("    when: {services: one, hosts: one}\n", "    when: {services: one, hosts: oen}\n")
-UNKNOWN_RULE_FIELD = ("    when: {resources: [none, limits]}\n",
-                      "    when: {resources: [none, limits]}\n    wieght: 2\n")
+# Edits of tests/data/minimal.yaml, each anchored on text that occurs exactly once in it.
+MISSPELT_CHOICE = ("    when: {hosts: one}\n", "    when: {hosts: oen}\n")
+UNKNOWN_RULE_FIELD = ("    because: Load that jumps needs an autoscaler.\n",
+                      "    because: Load that jumps needs an autoscaler.\n    wieght: 2\n")
 UNUSED_QUESTION = (
-    "        label: Yes, one is available to us\n",
-    "        label: Yes, one is available to us\n"
+    "      - {id: spiky, label: It jumps}\n",
+    "      - {id: spiky, label: It jumps}\n"
     "  - id: budget\n    text: What is your budget?\n    choices:\n"
     "      - id: low\n        label: Low\n      - id: high\n        label: High\n",
 )
-WRONG_EXPECTATION = (
-    "    answers: {services: one, hosts: one, availability: hours, deployment: commands}\n    expect: docker\n",
-    "    answers: {services: one, hosts: one, availability: hours, deployment: commands}\n    expect: kubernetes\n",
-)
-RENAMED_COMPOSE = ("    label: Docker Compose / Swarm\n", "    label: Compose, renamed for this test\n")
+WRONG_EXPECTATION = ("    expect: docker\n", "    expect: kubernetes\n")  # "One machine, steady load"
+RENAMED_DOCKER = ("    label: Docker alone\n", "    label: Docker, renamed for this test\n")
 
 
 def write_edited(path: Path, *edits: tuple[str, str]) -> Path:
-    """Write the shipped rules with `edits` applied to `path`."""
-    text = SHIPPED_TEXT
+    """Write tests/data/minimal.yaml with `edits` applied to `path`."""
+    text = MINIMAL_TEXT
     for old, new in edits:
-        assert text.count(old) == 1, f"edit anchor is not unique in rules.yaml: {old!r}"
+        assert text.count(old) == 1, f"edit anchor is not unique in minimal.yaml: {old!r}"
         text = text.replace(old, new)
     path.write_text(text, encoding="utf-8")
     return path
@@ -126,11 +131,11 @@ def test_check_shipped_rules_prints_the_summary_and_the_monotonicity_line(runner
     ordering = MONOTONICITY.match(lines[1])
     assert ordering, lines[1]
     violations = int(ordering["violations"].replace(",", ""))
-    # Whether the shipped rules have none is pinned in test_monotonicity.py; here, that the exit status says so.
+    # Whether the shipped rules have none is pinned in test_shipped_rules.py; here, that the exit status says so.
     assert result.exit_code == (1 if violations else 0), result.output
     assert bool(lines[2:]) == bool(violations)
     assert all(line.startswith("  ") for line in lines[2:])
-    assert ordering["space"] == "19,660,800"
+    assert ordering["space"] == f"{math.prod(len(q['choices']) + 1 for q in SHIPPED['questions']):,}"
     unordered = [q["id"] for q in SHIPPED["questions"] if q.get("ordered") is False]
     assert ordering["exempt"] == (f"{', '.join(unordered)} (ordered: false)" if unordered else "none")
     summary = SUMMARY.match(lines[0])
@@ -150,18 +155,17 @@ def test_check_reports_every_error_with_its_line_and_column(broken_rules):
         ("broken.yaml", *position(broken_rules, "oen}")):
             "rules[0].when.hosts: 'hosts' has no choice 'oen' (did you mean 'one'?)",
         ("broken.yaml", *position(broken_rules, "wieght: 2")):
-            "rules[41].wieght: unknown field 'wieght' (did you mean 'weight'?)",
+            "rules[2].wieght: unknown field 'wieght' (did you mean 'weight'?)",
     }
     assert result.stderr.splitlines()[-1] == "2 error(s) in broken.yaml"
 
 
 @pytest.mark.parametrize(("edit", "needle", "message"), [
-    (("    scores: {kubernetes: -1}\n    because: Per-container",
-      "    scores: {kubernetes: -1, kubernets: 1}\n    because: Per-container"),
+    (("    scores: {kubernetes: 3}\n", "    scores: {kubernetes: 3, kubernets: 1}\n"),
      "kubernets", "unknown option 'kubernets' (did you mean 'kubernetes'?)"),
-    (("    when: {resources: [none, limits]}\n", "    when: {resouces: [none, limits]}\n"),
-     "resouces", "unknown question 'resouces' (did you mean 'resources'?)"),
-    (("    when: {resources: [none, limits]}\n", "    when: {resources: [none, limits]}\n    criterion: scalingg\n"),
+    (("    when: {hosts: many}\n", "    when: {hots: many}\n"),
+     "hots", "unknown question 'hots' (did you mean 'hosts'?)"),
+    (("    when: {hosts: many}\n", "    when: {hosts: many}\n    criterion: scalingg\n"),
      "criterion: scalingg", "duplicate key 'criterion'"),
 ], ids=["unknown-option", "unknown-question", "duplicate-key"])
 def test_check_points_at_the_mistake(tmp_path, monkeypatch, edit, needle, message):
@@ -226,7 +230,7 @@ def test_check_proves_monotonicity_and_lists_each_kind_of_violation(tmp_path, mo
 
 def clean_copy(path: Path) -> Path:
     """A rules file without monotonicity violations (tests/data/minimal.yaml) at `path`."""
-    path.write_text((DATA / "minimal.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    path.write_text(MINIMAL_TEXT, encoding="utf-8")
     return path
 
 
@@ -252,11 +256,7 @@ def test_check_without_path_uses_dockwise_rules_path_from_the_environment(tmp_pa
 
 def test_check_prints_warnings_on_stderr_and_still_passes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = clean_copy(tmp_path / "rules.yaml")
-    text = path.read_text(encoding="utf-8")
-    anchor = "      - {id: spiky, label: It jumps}\n"
-    assert text.count(anchor) == 1
-    path.write_text(text.replace(anchor, anchor + UNUSED_QUESTION[1].split("\n", 1)[1]), encoding="utf-8")
+    path = write_edited(tmp_path / "rules.yaml", UNUSED_QUESTION)
     result = runner_for(RULES_PATH).invoke(args=["rules", "check", "rules.yaml"])
     assert result.exit_code == 0
     assert SUMMARY.match(result.stdout.splitlines()[0])
@@ -268,32 +268,32 @@ def test_check_prints_warnings_on_stderr_and_still_passes(tmp_path, monkeypatch)
 
 # --- rules test ------------------------------------------------------------------------------------------------------
 
-def test_test_runs_every_shipped_scenario(runner):
-    result = runner.invoke(args=["rules", "test"])
+def test_test_runs_every_scenario_in_file_order():
+    result = runner_for(MINIMAL).invoke(args=["rules", "test"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    names = [scenario["name"] for scenario in SHIPPED["scenarios"]]
+    names = [scenario["name"] for scenario in MINIMAL_SPEC["scenarios"]]
     assert len(lines) == len(names) + 1
     for line, name in zip(lines[:-1], names, strict=True):
         assert line.startswith(f"PASS  {name} → ")
     assert lines[-1] == f"{len(names)} passed, 0 failed"
 
 
-def test_test_shows_expected_and_actual_ranking_of_a_failing_scenario(tmp_path, shipped_rules):
+def test_test_shows_expected_and_actual_ranking_of_a_failing_scenario(tmp_path):
     path = write_edited(tmp_path / "rules.yaml", WRONG_EXPECTATION)
     result = runner_for(RULES_PATH).invoke(args=["rules", "test", str(path)])
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    name = "A single container for local development"
+    name = "One machine, steady load"
     start = lines.index(f"FAIL  {name}: expected kubernetes, got docker")
-    actual = evaluate(shipped_rules, {"services": "one", "hosts": "one", "availability": "hours",
-                                      "deployment": "commands"})
-    ranking = ", ".join(f"{shipped_rules.options[o].id} {actual.totals[o] / 1_000_000:g}" for o in actual.ranking)
+    minimal = load_rules(MINIMAL)
+    actual = evaluate(minimal, {"hosts": "one", "traffic": "steady"})
+    ranking = ", ".join(f"{minimal.options[o].id} {actual.totals[o] / 1_000_000:g}" for o in actual.ranking)
     assert lines[start + 1] == f"      ranking: {ranking}"
     assert lines[start + 1].startswith("      ranking: docker ")
-    assert lines[start + 2] == "      answers: services=one hosts=one availability=hours deployment=commands"
-    assert sum(line.startswith("PASS  ") for line in lines) == len(SHIPPED["scenarios"]) - 1
-    assert lines[-1] == f"{len(SHIPPED['scenarios']) - 1} passed, 1 failed"
+    assert lines[start + 2] == "      answers: hosts=one traffic=steady"
+    assert sum(line.startswith("PASS  ") for line in lines) == len(MINIMAL_SPEC["scenarios"]) - 1
+    assert lines[-1] == f"{len(MINIMAL_SPEC['scenarios']) - 1} passed, 1 failed"
 
 
 # --- rules schema ----------------------------------------------------------------------------------------------------
@@ -343,14 +343,14 @@ def test_recommend_runs_under_flasks_bare_test_runner_like_the_rules_commands(ru
 
 def test_recommend_json_stays_pure_when_the_rules_have_warnings(tmp_path):
     path = write_edited(tmp_path / "rules.yaml", UNUSED_QUESTION)
-    result = invoker(create_app({**TEST_CONFIG, "RULES_PATH": str(path)}))("recommend", "--json", "services=few")
+    result = invoker(create_app({**TEST_CONFIG, "RULES_PATH": str(path)}))("recommend", "--json", "hosts=one")
     assert result.exit_code == 0, result.output
     assert "read by no rule" in result.stderr
     assert set(json.loads(result.stdout)) == DOCUMENT_KEYS
 
 
 def test_recommend_text_shows_recommendation_drivers_and_what_if(cli):
-    answers = ["services=few", "hosts=one"]
+    answers = ["--rules", str(MINIMAL), "hosts=one"]  # Docker alone, driven by High Availability; many hosts change it
     document = json.loads(cli("recommend", "--json", *answers).stdout)
     assert document["drivers"]
     assert document["what_if"]
@@ -468,10 +468,10 @@ def test_recommend_same_question_repeated_with_the_same_choice_is_accepted(cli):
 
 
 def test_recommend_with_rules_option_uses_that_file(cli, tmp_path):
-    path = write_edited(tmp_path / "custom.yaml", RENAMED_COMPOSE)
-    result = cli("recommend", "--rules", str(path), "services=few", "hosts=one")
+    path = write_edited(tmp_path / "custom.yaml", RENAMED_DOCKER)
+    result = cli("recommend", "--rules", str(path), "hosts=one")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("Recommendation: Compose, renamed for this test — ")
+    assert result.stdout.startswith("Recommendation: Docker, renamed for this test — ")
     assert f"Rules fingerprint: {load_rules(path).fingerprint}" in result.stdout
 
 
@@ -482,10 +482,78 @@ def test_recommend_with_missing_rules_file(cli, tmp_path):
     assert "file not found" in result.stderr
 
 
+# --- rules read from git (REV:PATH), the same way by every command ----------------------------------------------------
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false",
+                    *args], cwd=repo, check=True, capture_output=True)
+
+
+@pytest.fixture
+def git_rules(tmp_path, monkeypatch) -> Path:
+    """A repository whose HEAD has minimal.yaml as rules.yaml (and a broken copy); the working copy fails its
+    scenarios."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    rules = repo / "rules.yaml"
+    rules.write_text(MINIMAL_TEXT, encoding="utf-8")
+    write_edited(repo / "broken.yaml", MISSPELT_CHOICE)
+    git(repo, "init", "-q")
+    git(repo, "add", "rules.yaml", "broken.yaml")
+    git(repo, "commit", "-q", "-m", "rules")
+    write_edited(rules, RENAMED_DOCKER, WRONG_EXPECTATION)
+    monkeypatch.chdir(tmp_path)      # not the repository: git runs where the app's rules file is
+    return rules
+
+
+@pytest.mark.parametrize(("args", "shown"), [
+    (["rules", "check", "HEAD:rules.yaml"], "HEAD:rules.yaml: OK"),
+    (["rules", "test", "HEAD:rules.yaml"], " 0 failed"),
+    (["recommend", "--rules", "HEAD:rules.yaml", "hosts=one"], "Recommendation: Docker alone"),
+    (["recommend", "--json", "--rules", "HEAD:rules.yaml", "hosts=one"], '"rules_fingerprint": '),
+], ids=["check", "test", "recommend", "recommend-json"])
+def test_commands_read_rules_from_a_git_revision(git_rules, args, shown):
+    committed = load_rules(MINIMAL).fingerprint
+    result = invoker(create_app({**TEST_CONFIG, "RULES_PATH": str(git_rules)}))(*args)
+    assert result.exit_code == 0, result.output
+    assert shown in result.stdout
+    assert "renamed for this test" not in result.stdout      # the committed version, not the working copy
+    if "--json" in args:
+        assert json.loads(result.stdout)["rules_fingerprint"] == committed
+    if "check" in args:
+        assert f"fingerprint {committed}" in result.stdout.splitlines()[0]
+
+
+@pytest.mark.parametrize("args", [
+    ["rules", "check", "NOSUCHREV:rules.yaml"], ["rules", "test", "HEAD:missing.yaml"],
+    ["rules", "explore", "HEAD~3:rules.yaml"], ["rules", "diff", "NOSUCHREV:rules.yaml"],
+    ["recommend", "--rules", "NOSUCHREV:rules.yaml", "hosts=one"],
+], ids=["check", "test", "explore", "diff", "recommend"])
+def test_a_revision_git_cannot_show_is_a_clear_error(git_rules, args):
+    spec = next(arg for arg in args if ":" in arg)
+    result = invoker(create_app({**TEST_CONFIG, "RULES_PATH": str(git_rules)}))(*args)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), f"crashed with {result.exception!r}"
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {spec}: cannot read it from git: ")
+
+
+def test_errors_in_a_revision_are_named_after_it(git_rules):
+    result = invoker(create_app({**TEST_CONFIG, "RULES_PATH": str(git_rules)}))("rules", "check", "HEAD:broken.yaml")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    errors = error_lines(result.stderr)
+    assert [(e["file"], int(e["line"]), int(e["col"])) for e in errors] == [
+        ("HEAD:broken.yaml", *position(git_rules.parent / "broken.yaml", "oen}"))]
+    assert result.stderr.splitlines()[-1] == "1 error(s) in HEAD:broken.yaml"
+
+
 # --- a broken default rules file -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args", [
-    ["rules", "check"], ["rules", "test"], ["recommend", "services=few"], ["recommend", "--json", "services=few"],
+    ["rules", "check"], ["rules", "test"], ["recommend", "hosts=one"], ["recommend", "--json", "hosts=one"],
 ], ids=["check", "test", "recommend", "recommend-json"])
 def test_commands_report_a_broken_default_rules_file(broken_rules, args):
     app = create_app({**TEST_CONFIG, "RULES_PATH": str(broken_rules)})  # must not raise on broken rules

@@ -1,7 +1,8 @@
 """Editing rules.yaml while Dockwise serves, and serving with rules that were broken from the start.
 
 Every write bumps the file's mtime explicitly (os.utime): two writes within one filesystem tick can otherwise leave
-(mtime_ns, size, inode) unchanged, and the test would depend on the clock instead of on the app.
+(mtime_ns, size, inode) unchanged, and the test would depend on the clock instead of on the app. The served file starts
+as a copy of tests/data/minimal.yaml: what is checked is reloading, whatever the shipped rules say.
 """
 
 from __future__ import annotations
@@ -19,35 +20,35 @@ from urllib.parse import parse_qsl
 import pytest
 
 from app import create_app
-from recommender import RulesError, evaluate, load_rules, load_rules_text, result_document
+from harness.server import Server, ServerError
+from recommender import RulesError, evaluate, explain, load_rules, load_rules_text
 
 ROOT = Path(__file__).resolve().parent.parent
-RULES_PATH = ROOT / "rules.yaml"
-SHIPPED_TEXT = RULES_PATH.read_text(encoding="utf-8")
-SHIPPED_FINGERPRINT = load_rules(RULES_PATH).fingerprint
+BASE_TEXT = (Path(__file__).resolve().parent / "data" / "minimal.yaml").read_text(encoding="utf-8")
+BASE_FINGERPRINT = load_rules_text(BASE_TEXT).fingerprint
 
 ERROR_LINE = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):(?P<col>\d+): \S.*$")
 
-# Valid edits, each anchored on text that occurs exactly once in the shipped file.
+# Valid edits, each anchored on text that occurs exactly once in minimal.yaml.
 WEIGHT = ("    weight: 1.5\n", "    weight: 4\n")  # High Availability's
-HA_QUERY = "hosts=one&availability=none"  # answers that fire High Availability rules
-OLD_BECAUSE = "Building and running one container on one machine is exactly what Docker itself is for."
-NEW_BECAUSE = "Edited while serving, one container on one machine is what Docker alone is for."
+HA_QUERY = "hosts=one"  # answers that fire a High Availability rule
+ANSWERED = "/results?hosts=one&traffic=steady"  # a results page whose drivers show OLD_BECAUSE
+OLD_BECAUSE = "One machine needs no orchestrator."
+NEW_BECAUSE = "Edited while serving, one machine needs no scheduler."
 BECAUSE = (f"    because: {OLD_BECAUSE}\n", f"    because: {NEW_BECAUSE}\n")
-CHOICE_LABEL = ("        label: Yes, one is available to us\n", "        label: Yes, we have one (edited)\n")
+CHOICE_LABEL = ("        label: One machine\n", "        label: One machine (edited)\n")
 
 # Broken edits: (old, new, whether the error's line is exactly the edited line).
-MISSPELT_CHOICE = ("    when: {services: one, hosts: one}\n", "    when: {services: one, hosts: oen}\n", True)
-UNKNOWN_FIELD = ("    when: {resources: [none, limits]}\n", "    when: {resources: [none, limits]}\n    wieght: 2\n",
-                 False)
-YAML_SYNTAX = ("closeness:\n  close: 2.0\n", "closeness:\n  close: [2.0\n", False)
+MISSPELT_CHOICE = ("    when: {hosts: one}\n", "    when: {hosts: oen}\n", True)
+UNKNOWN_FIELD = ("    when: {hosts: many}\n", "    when: {hosts: many}\n    wieght: 2\n", False)
+YAML_SYNTAX = ("closeness:\n  close: 1.0\n", "closeness:\n  close: [1.0\n", False)
 BAD_WEIGHT = ("    weight: 1.5\n", "    weight: heavy\n", True)
 
 
 def edited(*edits) -> str:
-    text = SHIPPED_TEXT
+    text = BASE_TEXT
     for old, new, *_ in edits:
-        assert text.count(old) == 1, f"edit anchor is not unique in rules.yaml: {old!r}"
+        assert text.count(old) == 1, f"edit anchor is not unique in minimal.yaml: {old!r}"
         text = text.replace(old, new)
     return text
 
@@ -57,11 +58,11 @@ def line_of(text: str, fragment: str) -> int:
 
 
 class RulesFile:
-    """A copy of rules.yaml that tests edit; each change moves the mtime forward by a whole second."""
+    """A copy of minimal.yaml that tests edit; each change moves the mtime forward by a whole second."""
 
     def __init__(self, path: Path):
         self.path = path
-        path.write_text(SHIPPED_TEXT, encoding="utf-8")
+        path.write_text(BASE_TEXT, encoding="utf-8")
         self.mtime_ns = path.stat().st_mtime_ns
 
     def _next_mtime(self) -> int:
@@ -126,10 +127,10 @@ def text_of(client, path: str, status: int = 200) -> str:
 def assert_serving(client, fingerprint: str) -> None:
     """Every page answers, under the rules with this fingerprint."""
     # (Not /rules: it explores the whole answer space once per rules version, which is slow and tested elsewhere.)
-    for path in ("/", "/results?services=one&hosts=one", "/results.md?services=few", "/api/questions"):
+    for path in ("/", ANSWERED, "/results.md?hosts=many", "/api/questions"):
         assert client.get(path).status_code == 200, path
     assert client.get("/api/questions").get_json()["rules_fingerprint"] == fingerprint
-    assert f"rules={fingerprint}" in client.post("/", data={"services": "few"}).headers["Location"]
+    assert f"rules={fingerprint}" in client.post("/", data={"hosts": "many"}).headers["Location"]
 
 
 # --- valid edits ----------------------------------------------------------------------------------------------------
@@ -144,44 +145,44 @@ def served_result(client, query: str = HA_QUERY) -> dict:
 
 def expected_result(text: str, query: str = HA_QUERY) -> dict:
     ruleset = load_rules_text(text, "rules.yaml")
-    return json.loads(json.dumps(result_document(evaluate(ruleset, dict(parse_qsl(query))))))
+    return json.loads(json.dumps(explain(evaluate(ruleset, dict(parse_qsl(query)))).as_json()))
 
 
 def test_a_changed_weight_is_picked_up(client, rules_file):
-    assert health(client)["rules_fingerprint"] == SHIPPED_FINGERPRINT
-    assert served_result(client) == expected_result(SHIPPED_TEXT)
+    assert health(client)["rules_fingerprint"] == BASE_FINGERPRINT
+    assert served_result(client) == expected_result(BASE_TEXT)
     rules_file.write(edited(WEIGHT))
     body = health(client)
     assert body["status"] == "ok"
-    assert body["rules_fingerprint"] == rules_file.fingerprint() != SHIPPED_FINGERPRINT
+    assert body["rules_fingerprint"] == rules_file.fingerprint() != BASE_FINGERPRINT
     page = text_of(client, "/rules")
     assert "High Availability weight 4" in page
     assert rules_file.fingerprint() in page
-    assert served_result(client) == expected_result(edited(WEIGHT)) != expected_result(SHIPPED_TEXT)
+    assert served_result(client) == expected_result(edited(WEIGHT)) != expected_result(BASE_TEXT)
     assert_serving(client, rules_file.fingerprint())
 
 
 def test_a_changed_because_text_is_picked_up(client, rules_file):
-    assert OLD_BECAUSE in text_of(client, "/results?services=one&hosts=one")
+    assert OLD_BECAUSE in text_of(client, ANSWERED)
     rules_file.write(edited(BECAUSE))
     assert health(client)["rules_fingerprint"] == rules_file.fingerprint()
-    for path in ("/rules", "/results?services=one&hosts=one"):
+    for path in ("/rules", ANSWERED):
         page = text_of(client, path)
         assert NEW_BECAUSE in page
         assert OLD_BECAUSE not in page
-    assert NEW_BECAUSE in client.get("/results.md?services=one&hosts=one").get_data(as_text=True)
+    assert NEW_BECAUSE in client.get(ANSWERED.replace("/results", "/results.md")).get_data(as_text=True)
 
 
 def test_a_changed_choice_label_reaches_the_form(client, rules_file):
     rules_file.write(edited(CHOICE_LABEL))
-    assert "Yes, we have one (edited)" in text_of(client, "/")
-    response = client.post("/", data={"managed": "available"})
+    assert "One machine (edited)" in text_of(client, "/")
+    response = client.post("/", data={"hosts": "one"})
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/results?managed=available&rules={rules_file.fingerprint()}"
+    assert response.headers["Location"] == f"/results?hosts=one&rules={rules_file.fingerprint()}"
 
 
 def test_a_link_made_before_the_edit_says_the_rules_changed(client, rules_file):
-    link = client.post("/", data={"services": "few"}).headers["Location"]
+    link = client.post("/", data={"hosts": "many"}).headers["Location"]
     assert "rules have changed" not in text_of(client, link)
     rules_file.write(edited(WEIGHT))
     assert "rules have changed" in text_of(client, link)
@@ -189,26 +190,27 @@ def test_a_link_made_before_the_edit_says_the_rules_changed(client, rules_file):
 
 def test_replacing_the_file_by_rename_is_picked_up(client, rules_file):
     rules_file.replace_with(edited(WEIGHT))
-    assert health(client)["rules_fingerprint"] == rules_file.fingerprint() != SHIPPED_FINGERPRINT
+    assert health(client)["rules_fingerprint"] == rules_file.fingerprint() != BASE_FINGERPRINT
 
 
 def test_a_rename_with_the_same_size_and_mtime_is_picked_up_by_its_inode(client, rules_file):
     before = rules_file.path.stat()
-    same_size = SHIPPED_TEXT.replace("    weight: 1.5\n", "    weight: 2.5\n", 1)
-    assert len(same_size) == len(SHIPPED_TEXT)
+    same_size = BASE_TEXT.replace("    weight: 1.5\n", "    weight: 2.5\n", 1)
+    assert same_size != BASE_TEXT
+    assert len(same_size) == len(BASE_TEXT)
     rules_file.replace_with(same_size, mtime_ns=before.st_mtime_ns)
     after = rules_file.path.stat()
     assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
     assert after.st_ino != before.st_ino
-    assert health(client)["rules_fingerprint"] == rules_file.fingerprint() != SHIPPED_FINGERPRINT
+    assert health(client)["rules_fingerprint"] == rules_file.fingerprint() != BASE_FINGERPRINT
 
 
 def test_edits_are_not_looked_for_before_the_interval_passes(tmp_path, rules_file):
     client = _app(tmp_path, rules_file.path, RULES_CHECK_INTERVAL=3600).test_client()
-    assert health(client)["rules_fingerprint"] == SHIPPED_FINGERPRINT
+    assert health(client)["rules_fingerprint"] == BASE_FINGERPRINT
     rules_file.write(edited(WEIGHT))
-    assert health(client)["rules_fingerprint"] == SHIPPED_FINGERPRINT
-    assert served_result(client) == expected_result(SHIPPED_TEXT)
+    assert health(client)["rules_fingerprint"] == BASE_FINGERPRINT
+    assert served_result(client) == expected_result(BASE_TEXT)
 
 
 # --- broken edits ---------------------------------------------------------------------------------------------------
@@ -219,8 +221,8 @@ BROKEN_EDITS = [
     pytest.param(lambda: edited(UNKNOWN_FIELD), None, id="unknown field"),
     pytest.param(lambda: edited(YAML_SYNTAX), None, id="yaml syntax"),
     pytest.param(lambda: "", None, id="empty file"),
-    pytest.param(lambda: SHIPPED_TEXT[:SHIPPED_TEXT.index("scores: {docker: 2}") + 3], None, id="half written"),
-    pytest.param(lambda: SHIPPED_TEXT.encode("utf-8") + b"# \xff\n", None, id="not utf-8"),
+    pytest.param(lambda: BASE_TEXT[:BASE_TEXT.index("scores: {docker: 2") + 3], None, id="half written"),
+    pytest.param(lambda: BASE_TEXT.encode("utf-8") + b"# \xff\n", None, id="not utf-8"),
 ]
 
 
@@ -246,14 +248,14 @@ def test_a_broken_edit_keeps_the_last_good_rules_and_reports_the_errors(client, 
     if line is not None:
         assert line in {int(ERROR_LINE.match(e)["line"]) for e in body["rules_error"]}, body["rules_error"]
     assert_serving(client, good)
-    assert served_result(client) == expected_result(edited(WEIGHT))  # the last good rules, not the shipped ones
+    assert served_result(client) == expected_result(edited(WEIGHT))  # the last good rules, not the first ones
 
-    rules_file.write(SHIPPED_TEXT)
+    rules_file.write(BASE_TEXT)
     body = health(client)
     assert body["status"] == "ok"
     assert body["rules_error"] is None
-    assert body["rules_fingerprint"] == SHIPPED_FINGERPRINT
-    assert_serving(client, SHIPPED_FINGERPRINT)
+    assert body["rules_fingerprint"] == BASE_FINGERPRINT
+    assert_serving(client, BASE_FINGERPRINT)
 
 
 def load_rules_from(rules_file: RulesFile, text: str | bytes):
@@ -289,11 +291,11 @@ def test_a_deleted_file_keeps_serving_until_it_is_back(client, rules_file):
     rules_file.path.unlink()
     body = health(client)
     assert body["status"] == "degraded"
-    assert body["rules_fingerprint"] == SHIPPED_FINGERPRINT
+    assert body["rules_fingerprint"] == BASE_FINGERPRINT
     assert len(body["rules_error"]) == 1
     assert ERROR_LINE.match(body["rules_error"][0])
     assert "cannot read" in body["rules_error"][0]
-    assert_serving(client, SHIPPED_FINGERPRINT)
+    assert_serving(client, BASE_FINGERPRINT)
     rules_file.write(edited(WEIGHT))
     body = health(client)
     assert body["status"] == "ok"
@@ -303,13 +305,13 @@ def test_a_deleted_file_keeps_serving_until_it_is_back(client, rules_file):
 def test_an_editor_save_by_rename_keeps_serving_throughout(client, rules_file):
     backup = rules_file.path.with_name("rules.yaml~")
     os.rename(rules_file.path, backup)  # the editor moves the original away ...
-    assert_serving(client, SHIPPED_FINGERPRINT)
+    assert_serving(client, BASE_FINGERPRINT)
     assert health(client)["status"] == "degraded"
     rules_file.replace_with(edited(BECAUSE))  # ... and renames the new version into place
     body = health(client)
     assert body["status"] == "ok"
     assert body["rules_fingerprint"] == rules_file.fingerprint()
-    assert NEW_BECAUSE in text_of(client, "/results?services=one&hosts=one")
+    assert NEW_BECAUSE in text_of(client, ANSWERED)
 
 
 # --- broken from the start ------------------------------------------------------------------------------------------
@@ -332,11 +334,11 @@ def broken_app(request, tmp_path, rules_file):
 
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/"), ("GET", "/?services=few"), ("POST", "/"), ("GET", "/results?services=few"),
-    ("GET", "/results.md?services=few"), ("GET", "/rules"),
+    ("GET", "/"), ("GET", "/?hosts=one"), ("POST", "/"), ("GET", "/results?hosts=one"),
+    ("GET", "/results.md?hosts=one"), ("GET", "/rules"),
 ])
 def test_with_broken_rules_from_the_start_pages_are_503_in_the_site_layout(broken_app, method, path):
-    data = {"services": "few"} if method == "POST" else None
+    data = {"hosts": "one"} if method == "POST" else None
     response = broken_app.test_client().open(path, method=method, data=data)
     assert response.status_code == 503
     assert response.mimetype == "text/html"
@@ -354,14 +356,14 @@ def test_with_broken_rules_from_the_start_pages_are_503_in_the_site_layout(broke
 def test_with_broken_rules_a_csrf_protected_post_is_503_too(tmp_path, rules_file):
     rules_file.write(edited(MISSPELT_CHOICE))
     client = _app(tmp_path, rules_file.path, WTF_CSRF_ENABLED=True).test_client()
-    assert client.post("/", data={"services": "few"}).status_code == 503
+    assert client.post("/", data={"hosts": "one"}).status_code == 503
 
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/api/questions"), ("GET", "/api/recommendations?services=few"), ("POST", "/api/recommendations"),
+    ("GET", "/api/questions"), ("GET", "/api/recommendations?hosts=one"), ("POST", "/api/recommendations"),
 ])
 def test_with_broken_rules_from_the_start_the_api_is_503_json(broken_app, method, path):
-    response = broken_app.test_client().open(path, method=method, json={"answers": {"services": "few"}})
+    response = broken_app.test_client().open(path, method=method, json={"answers": {"hosts": "one"}})
     assert response.status_code == 503
     assert response.mimetype == "application/json"
     assert response.get_json()["errors"][0]["message"]
@@ -383,9 +385,9 @@ def test_with_broken_rules_from_the_start_healthz_says_failing(broken_app):
 def test_rules_broken_from_the_start_are_served_once_fixed(broken_app, rules_file):
     client = broken_app.test_client()
     assert client.get("/").status_code == 503
-    rules_file.write(SHIPPED_TEXT)
+    rules_file.write(BASE_TEXT)
     assert health(client)["status"] == "ok"
-    assert_serving(client, SHIPPED_FINGERPRINT)
+    assert_serving(client, BASE_FINGERPRINT)
 
 
 def _python(code: str, rules_path: Path) -> subprocess.CompletedProcess:
@@ -402,10 +404,14 @@ def test_importing_app_py_does_not_fail_on_broken_rules(rules_file):
     assert result.returncode == 0, result.stderr
 
 
-def test_gunicorns_app_refuses_to_serve_broken_rules_with_every_error(rules_file):
+@pytest.mark.parametrize("preload", [False, True], ids=["in-workers", "preload"])
+def test_gunicorns_app_refuses_to_serve_broken_rules_with_every_error(tmp_path, rules_file, preload):
+    """`gunicorn serve:app` halts with exit 3 (its WORKER_BOOT_ERROR: no worker is respawned) and logs every error."""
     rules_file.write(edited(MISSPELT_CHOICE))
-    result = _python("from app import app", rules_file.path)
-    assert result.returncode == 3, result.stderr
+    server = Server(tmp_path, env={"DOCKWISE_RULES_PATH": str(rules_file.path)}, preload=preload)
+    with pytest.raises(ServerError, match="gunicorn exited with 3 before serving"):
+        server.start()
+    log = server.log_text()
     line = line_of(edited(MISSPELT_CHOICE), "hosts: oen")
-    assert re.search(rf"^rules\.yaml:{line}:\d+: ", result.stderr, re.M), result.stderr
-    assert "Traceback" not in result.stderr
+    assert re.search(rf"^rules\.yaml:{line}:\d+: ", log, re.M), log
+    assert "Traceback" not in log

@@ -2,17 +2,22 @@
 TLS-terminating proxy that sends `X-Forwarded-Proto: https`, with `PROXY_FIX` set to the number of proxies, every
 response carries HSTS and the session cookie is Secure; without PROXY_FIX the forwarded headers are ignored, so a
 client cannot claim HTTPS (no HSTS, no Secure cookie).
+
+The questionnaire is a GET form to /results and sets no cookie (nor does an old page's `POST /`), so the session
+cookie is checked through a test-only form that CSRFProtect guards, as tests/test_web.py does.
 """
 
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from routes import PROTECTED, SENT, add_test_routes
 
 from app import create_app
 
@@ -22,35 +27,54 @@ ONE_YEAR = 365 * 24 * 3600
 PUBLIC_HOST = "dockwise.example"
 TLS_PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": PUBLIC_HOST, "X-Forwarded-For": "203.0.113.7"}
 
-# Every kind of response: pages, redirects, the API, static files, and error pages of each status.
+
+# Every kind of response: pages, redirects, the API, static files, the protected form, and error pages of each
+# status (the CSRF failure page too). Only the protected form's page sets the session cookie (it holds the token).
 RESPONSES = [
-    pytest.param("GET", "/", {}, 200, id="questionnaire"),
-    pytest.param("GET", "/results?services=few&hosts=one", {}, 200, id="results"),
-    pytest.param("GET", "/results?services=heaps", {}, 400, id="invalid link"),
-    pytest.param("GET", "/results.md?services=few", {}, 200, id="decision record"),
-    pytest.param("GET", "/rules", {}, 200, id="rules"),
-    pytest.param("GET", "/healthz", {}, 200, id="healthz"),
-    pytest.param("GET", "/favicon.ico", {}, 301, id="favicon redirect"),
-    pytest.param("GET", "/static/style.css", {}, 200, id="stylesheet"),
-    pytest.param("HEAD", "/", {}, 200, id="HEAD"),
-    pytest.param("OPTIONS", "/", {}, 200, id="OPTIONS"),
-    pytest.param("POST", "/", {"data": {"services": "few"}}, 400, id="form without CSRF token"),
-    pytest.param("POST", "/", {"data": {"padding": "x" * 17000}}, 413, id="form too large"),
-    pytest.param("GET", "/nope", {}, 404, id="not found"),
-    pytest.param("DELETE", "/", {}, 405, id="method not allowed"),
-    pytest.param("GET", "/api/questions", {}, 200, id="API questions"),
-    pytest.param("POST", "/api/recommendations", {"json": {"answers": {"services": "few"}}}, 200, id="API post"),
-    pytest.param("POST", "/api/recommendations", {"json": {"answers": {"services": "x"}}}, 400, id="API 400"),
-    pytest.param("POST", "/api/recommendations", {"data": "x"}, 415, id="API 415"),
-    pytest.param("GET", "/api/nope", {}, 404, id="API 404"),
+    # method, path, request keyword arguments, status, whether the response sets the session cookie
+    pytest.param("GET", "/", {}, 200, False, id="questionnaire"),
+    pytest.param("GET", "/?services=few&hosts=one", {}, 200, False, id="prefilled questionnaire"),
+    pytest.param("POST", "/", {"data": {"services": "few", "hosts": "one"}}, 303, False,
+                 id="old page's post, without a token or referer"),
+    pytest.param("POST", "/", {"data": {"csrf_token": "ImZyb20tYW4tb2xkLXBhZ2Ui.expired", "services": "few"}}, 303,
+                 False, id="old page's post with its stale token"),
+    pytest.param("POST", "/", {"data": {"services": "heaps"}}, 400, False, id="old page's post, bad answer"),
+    pytest.param("GET", "/results?services=few&hosts=one", {}, 200, False, id="results"),
+    pytest.param("GET", "/results?hosts=one&services=few", {}, 303, False, id="results, non-canonical query"),
+    pytest.param("GET", "/results?services=heaps", {}, 400, False, id="invalid link"),
+    pytest.param("GET", "/results.md?services=few", {}, 200, False, id="decision record"),
+    pytest.param("GET", "/rules", {}, 200, False, id="rules"),
+    pytest.param("GET", "/healthz", {}, 200, False, id="healthz"),
+    pytest.param("GET", "/favicon.ico", {}, 301, False, id="favicon redirect"),
+    pytest.param("GET", "/static/style.css", {}, 200, False, id="stylesheet"),
+    pytest.param("HEAD", "/", {}, 200, False, id="HEAD"),
+    pytest.param("OPTIONS", "/", {}, 200, False, id="OPTIONS"),
+    pytest.param("GET", PROTECTED, {}, 200, True, id="protected form"),
+    pytest.param("POST", PROTECTED, {"data": {"note": "ship it"}}, 400, False, id="CSRF failure"),
+    pytest.param("POST", PROTECTED, {"data": {"note": "ship it", "csrf_token": "not-a-token"}}, 400, False,
+                 id="CSRF failure, bad token"),
+    pytest.param("POST", "/", {"data": {"padding": "x" * 17000}}, 413, False, id="old page's post too large"),
+    pytest.param("POST", PROTECTED, {"data": {"padding": "x" * 17000}}, 413, False, id="protected form too large"),
+    pytest.param("GET", "/nope", {}, 404, False, id="not found"),
+    pytest.param("DELETE", "/", {}, 405, False, id="method not allowed"),
+    pytest.param("GET", "/boom", {}, 500, False, id="unexpected error"),
+    pytest.param("GET", "/api/questions", {}, 200, False, id="API questions"),
+    pytest.param("POST", "/api/recommendations", {"json": {"answers": {"services": "few"}}}, 200, False,
+                 id="API post"),
+    pytest.param("POST", "/api/recommendations", {"json": {"answers": {"services": "x"}}}, 400, False, id="API 400"),
+    pytest.param("POST", "/api/recommendations", {"data": "x"}, 415, False, id="API 415"),
+    pytest.param("GET", "/api/nope", {}, 404, False, id="API 404"),
+    pytest.param("GET", "/api/boom", {}, 500, False, id="API 500"),
 ]
 
 
 @pytest.fixture
 def make_app(tmp_path):
+    """An app as in production (CSRF on, PROXY_FIX 0 unless given) with the test-only routes."""
     def make(**config):
-        return create_app({"TESTING": True, "SECRET_KEY": "https-test-secret", "RULES_PATH": str(RULES_PATH),
-                           "INSTANCE_PATH": str(tmp_path / "instance"), **config})
+        return add_test_routes(create_app({
+            "TESTING": True, "SECRET_KEY": "https-test-secret", "RULES_PATH": str(RULES_PATH),
+            "INSTANCE_PATH": str(tmp_path / "instance"), "WTF_CSRF_ENABLED": True, "PROXY_FIX": 0, **config}))
     return make
 
 
@@ -67,6 +91,10 @@ def session_cookie(response) -> dict[str, str | bool] | None:
     return attributes
 
 
+def assert_no_cookie(response) -> None:
+    assert "Set-Cookie" not in response.headers, response.headers.getlist("Set-Cookie")
+
+
 def assert_hsts(response) -> None:
     hsts = response.headers.get("Strict-Transport-Security")
     assert hsts, f"no HSTS on {response.request.method} {response.request.path} ({response.status})"
@@ -76,47 +104,134 @@ def assert_hsts(response) -> None:
     assert match.group(2), "includeSubDomains"
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs", "status"), RESPONSES)
-def test_behind_a_tls_proxy_every_response_has_hsts(make_app, method, path, kwargs, status):
+def assert_stays_on_the_public_https_site(location: str) -> None:
+    """A redirect's target: relative (resolved against the public https address) or that address itself."""
+    parts = urlsplit(location)
+    assert parts.scheme in ("", "https"), location
+    assert parts.netloc in ("", PUBLIC_HOST), location
+
+
+class _Inputs(HTMLParser):
+    """Every <form> and <input> of a page, as attribute dicts, in page order (each input with its form's index)."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.forms: list[dict[str, str | None]] = []
+        self.inputs: list[tuple[int | None, dict[str, str | None]]] = []
+        self._open: int | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "form":
+            self.forms.append(dict(attrs))
+            self._open = len(self.forms) - 1
+        elif tag == "input":
+            self.inputs.append((self._open, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._open = None
+
+
+def csrf_token_of(response) -> str:
+    tokens = [attrs["value"] for _, attrs in _Inputs(response.get_data(as_text=True)).inputs
+              if attrs.get("name") == "csrf_token"]
+    assert len(tokens) == 1, tokens
+    return tokens[0]
+
+
+def questionnaire_query(response, answers: dict[str, str]) -> tuple[str, str]:
+    """What pressing "Recommend" on the questionnaire sends: the form's action and its query (hidden fields, then
+    every radio group's checked value in page order, `answers` picked). The form is a GET form with no token."""
+    parsed = _Inputs(response.get_data(as_text=True))
+    [index] = [i for i, form in enumerate(parsed.forms) if "questionnaire" in (form.get("class") or "").split()]
+    form = parsed.forms[index]
+    assert (form["method"] or "").lower() == "get"
+    fields = [attrs for owner, attrs in parsed.inputs if owner == index]
+    assert not [attrs for attrs in fields if attrs.get("name") == "csrf_token"]
+    pairs = [(attrs["name"], attrs["value"]) for attrs in fields if attrs.get("type") == "hidden"]
+    groups: dict[str, list[dict[str, str | None]]] = {}
+    for attrs in fields:
+        if attrs.get("type") == "radio":
+            groups.setdefault(attrs["name"], []).append(attrs)
+    assert set(answers) <= set(groups), (answers, list(groups))
+    for name, radios in groups.items():
+        values = [radio["value"] for radio in radios]
+        picked = answers.get(name, next((radio["value"] for radio in radios if "checked" in radio), None))
+        assert picked in values, (name, picked, values)
+        pairs.append((name, picked))
+    return form["action"], urlencode(pairs)
+
+
+# --- every response -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "sets_cookie"), RESPONSES)
+def test_behind_a_tls_proxy_every_response_has_hsts(make_app, method, path, kwargs, status, sets_cookie):
     client = make_app(PROXY_FIX=1).test_client()
     response = client.open(path, method=method, headers=TLS_PROXY, buffered=True, **kwargs)
-    assert response.status_code == status
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
     assert_hsts(response)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    cookie = session_cookie(response)
+    if sets_cookie:
+        assert cookie is not None
+        assert cookie.get("secure") is True
+    else:
+        assert_no_cookie(response)
+    if 300 <= status < 400:
+        assert_stays_on_the_public_https_site(response.headers["Location"])
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs", "status"), RESPONSES)
-def test_without_proxy_fix_the_forwarded_headers_are_ignored(make_app, method, path, kwargs, status):
-    client = make_app().test_client()  # PROXY_FIX defaults to 0
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "sets_cookie"), RESPONSES)
+def test_without_proxy_fix_the_forwarded_headers_are_ignored(make_app, method, path, kwargs, status, sets_cookie):
+    client = make_app().test_client()  # PROXY_FIX 0, the default
     response = client.open(path, method=method, headers=TLS_PROXY, buffered=True, **kwargs)
-    assert response.status_code == status
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
     assert "Strict-Transport-Security" not in response.headers
     cookie = session_cookie(response)
+    assert (cookie is not None) == sets_cookie, response.headers.getlist("Set-Cookie")
     assert cookie is None or "secure" not in cookie
     assert PUBLIC_HOST not in response.get_data(as_text=True)
+    assert PUBLIC_HOST not in response.headers.get("Location", "")
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs"), [
-    pytest.param("GET", "/", {}, id="questionnaire"),
-    pytest.param("POST", "/", {"data": {"services": "few"}}, id="CSRF failure page, which carries a fresh token"),
+# --- the session cookie (through the protected form) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("before", [
+    pytest.param([], id="protected form"),
+    pytest.param([{"data": {"note": "ship it"}}], id="reloaded after a CSRF failure without a token"),
+    pytest.param([{"data": {"note": "ship it", "csrf_token": "not-a-token"}}], id="reloaded after a bad token"),
 ])
-def test_behind_a_tls_proxy_the_session_cookie_is_secure(make_app, method, path, kwargs):
+def test_behind_a_tls_proxy_the_session_cookie_is_secure(make_app, before):
     client = make_app(PROXY_FIX=1).test_client()
-    response = client.open(path, method=method, headers=TLS_PROXY, **kwargs)
+    for kwargs in before:  # failed posts: a generic 400 page, with HSTS, that sets no cookie
+        failed = client.post(PROTECTED, headers=TLS_PROXY, **kwargs)
+        assert failed.status_code == 400
+        assert_hsts(failed)
+        assert_no_cookie(failed)
+    response = client.get(PROTECTED, headers=TLS_PROXY)
+    assert response.status_code == 200
     cookie = session_cookie(response)
-    assert cookie is not None, "the questionnaire sets the session cookie (it holds the CSRF token)"
+    assert cookie is not None, "the protected form sets the session cookie (it holds the CSRF token)"
     assert cookie.get("secure") is True
     assert cookie.get("httponly") is True
     assert cookie.get("samesite") == "Lax"
     assert_hsts(response)
 
 
-def test_without_proxy_fix_a_client_claiming_https_gets_no_secure_cookie(make_app):
-    response = make_app().test_client().get("/", headers={"X-Forwarded-Proto": "https"})
+@pytest.mark.parametrize("headers", [
+    pytest.param({"X-Forwarded-Proto": "https"}, id="X-Forwarded-Proto"),
+    pytest.param(TLS_PROXY, id="all the proxy's headers"),
+])
+def test_without_proxy_fix_a_client_claiming_https_gets_no_secure_cookie(make_app, headers):
+    response = make_app().test_client().get(PROTECTED, headers=headers)
+    assert response.status_code == 200
     cookie = session_cookie(response)
     assert cookie is not None
     assert "secure" not in cookie
     assert cookie.get("httponly") is True
+    assert cookie.get("samesite") == "Lax"
     assert "Strict-Transport-Security" not in response.headers
 
 
@@ -131,41 +246,72 @@ def test_without_proxy_fix_a_client_claiming_https_gets_no_secure_cookie(make_ap
 def test_only_the_trusted_proxys_value_decides(make_app, proxies, forwarded, secure):
     client = make_app(PROXY_FIX=proxies).test_client()
     headers = {"X-Forwarded-Proto": forwarded} if forwarded else {}
-    response = client.get("/", headers=headers)
+    response = client.get(PROTECTED, headers=headers)
     assert response.status_code == 200
     assert ("Strict-Transport-Security" in response.headers) == secure
-    assert ("secure" in session_cookie(response)) == secure
+    cookie = session_cookie(response)
+    assert cookie is not None
+    assert ("secure" in cookie) == secure
 
 
-def test_a_whole_visit_through_a_tls_proxy(make_app):
-    """Questionnaire → post (CSRF over HTTPS checks the Referer against the public host) → results with an https
-    share link; every response with HSTS, the cookie Secure."""
+# --- whole visits ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("answers", [
+    # In question order, as the canonical query lists them.
+    pytest.param({"services": "few", "hosts": "one"}, id="two answers"),
+    pytest.param({"tenants": "many"}, id="one answer"),
+])
+def test_a_whole_visit_through_a_tls_proxy(make_app, answers):
+    """Questionnaire → its GET form to /results (redirected to the canonical query) → results with an https share
+    link on the public host; every response with HSTS, and no cookie anywhere."""
     client = make_app(PROXY_FIX=1).test_client()
     page = client.get("/", headers=TLS_PROXY)
-    assert session_cookie(page).get("secure") is True
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    posted = client.post("/", data={"csrf_token": token, "services": "few", "hosts": "one"},
-                         headers={**TLS_PROXY, "Referer": f"https://{PUBLIC_HOST}/"})
-    assert posted.status_code == 303, posted.get_data(as_text=True)[:500]
-    assert_hsts(posted)
-    location = urlsplit(posted.headers["Location"])
-    assert location.scheme in ("", "https")
-    assert location.netloc in ("", PUBLIC_HOST)
-    results = client.get(location.path + "?" + location.query, headers=TLS_PROXY)
+    assert page.status_code == 200
+    assert_hsts(page)
+    assert_no_cookie(page)
+    action, query = questionnaire_query(page, answers)
+    assert action == "/results"
+    results = client.get(f"{action}?{query}", headers=TLS_PROXY, follow_redirects=True)
     assert results.status_code == 200
-    assert_hsts(results)
-    assert f'value="https://{PUBLIC_HOST}/results?services=few&amp;hosts=one' in results.get_data(as_text=True)
+    # The form sends every question, "Not sure" too: the results redirect that to the canonical query.
+    assert [step.status_code for step in results.history] == [303]
+    for response in [*results.history, results]:
+        assert_hsts(response)
+        assert_no_cookie(response)
+    redirected = results.history[0].headers["Location"]
+    assert_stays_on_the_public_https_site(redirected)
+    assert client.get_cookie("session") is None
+    [share] = [attrs["value"] for _, attrs in _Inputs(results.get_data(as_text=True)).inputs
+               if attrs.get("id") == "share-link"]
+    link = urlsplit(share)
+    assert (link.scheme, link.netloc, link.path) == ("https", PUBLIC_HOST, "/results"), share
+    assert link.query == urlsplit(redirected).query, share
+    shared = [pair for pair in link.query.split("&") if not pair.startswith("rules=")]
+    assert shared == [f"{name}={value}" for name, value in answers.items()], share
 
 
-def test_over_a_tls_proxy_a_post_from_another_site_is_refused(make_app):
+@pytest.mark.parametrize(("referer", "status"), [
+    pytest.param(f"https://{PUBLIC_HOST}{PROTECTED}", 303, id="from the public host: accepted"),
+    pytest.param(f"https://evil.example{PROTECTED}", 400, id="from another site: refused"),
+    pytest.param(f"http://{PUBLIC_HOST}{PROTECTED}", 400, id="from the plain-http address: refused"),
+    pytest.param(None, 400, id="no referer: refused"),
+])
+def test_over_a_tls_proxy_a_post_is_accepted_only_from_the_public_host(make_app, referer, status):
+    """Over HTTPS Flask-WTF checks the Referer against the (forwarded) host, on top of the token."""
     client = make_app(PROXY_FIX=1).test_client()
-    page = client.get("/", headers=TLS_PROXY)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    posted = client.post("/", data={"csrf_token": token, "services": "few"},
-                         headers={**TLS_PROXY, "Referer": "https://evil.example/"})
-    assert posted.status_code == 400
+    form = client.get(PROTECTED, headers=TLS_PROXY)
+    token = csrf_token_of(form)
+    headers = {**TLS_PROXY, "Referer": referer} if referer else TLS_PROXY
+    posted = client.post(PROTECTED, data={"csrf_token": token, "note": "ship it"}, headers=headers)
+    assert posted.status_code == status, posted.get_data(as_text=True)[:500]
     assert_hsts(posted)
+    if status == 303:
+        assert posted.headers["Location"] in (SENT, f"https://{PUBLIC_HOST}{SENT}")
+    else:
+        assert "Please send the form again" in posted.get_data(as_text=True)
 
+
+# --- HSTS, property-based -------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def apps_by_proxy_count(tmp_path_factory):

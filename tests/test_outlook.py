@@ -20,7 +20,7 @@ from hypothesis import Phase, given, reject, settings
 from hypothesis import strategies as st
 from strategies import answer_sets, load_case, rule_specs
 
-from recommender import RulesValidationError, evaluate, evaluate_state, load_rules, result_document
+from recommender import RulesValidationError, evaluate, evaluate_state, explain, load_rules
 from recommender.outlook import WinnerTable, outlook, winner_table
 from recommender.wording import CLOSENESS_WORDS, open_sentence, percent
 
@@ -104,7 +104,7 @@ def expected_closeness(ruleset, answers: dict[str, str], doc: dict, wins: dict[s
                  [Fraction(1, 2), 0], "tie", id="tie"),
 ])
 def test_open_questions_by_hand(answers, questions, wins, decisiveness, closeness):
-    doc = result_document(evaluate(NEEDS, answers))
+    doc = explain(evaluate(NEEDS, answers)).as_json()
     assert doc["open"]["questions"] == questions
     assert list(doc["open"]["wins"]) == ["docker", "compose", "kubernetes"]
     assert doc["open"]["wins"] == {o: float(wins.get(o, 0)) for o in ("docker", "compose", "kubernetes")}
@@ -127,7 +127,7 @@ def test_open_questions_by_hand(answers, questions, wins, decisiveness, closenes
                  id="questionnaire order"),
 ])
 def test_unmet_needs_per_option_in_option_and_questionnaire_order(answers, needs):
-    doc = result_document(evaluate(NEEDS, answers))
+    doc = explain(evaluate(NEEDS, answers)).as_json()
     assert list(doc["unmet_needs"]) == ["docker", "compose", "kubernetes"]
     assert {o: [(n["question"], n["choice"], n["text"]) for n in entries]
             for o, entries in doc["unmet_needs"].items()} == needs
@@ -181,7 +181,7 @@ def cases_with_needs(draw):
 def test_shares_order_and_closeness_match_brute_force(drawn):
     case, answers = drawn
     ruleset = case.ruleset
-    doc = result_document(evaluate(ruleset, answers))
+    doc = explain(evaluate(ruleset, answers)).as_json()
     wins, order, decisive = brute_force(ruleset, answers)
     assert doc["open"]["wins"] == {o: float(share) for o, share in wins.items()}
     assert sum(doc["open"]["wins"].values()) == pytest.approx(1.0)
@@ -254,7 +254,7 @@ def test_shipped_shares_match_brute_force_with_few_open_questions(shipped_rules,
     questions = list(shipped_rules.questions)
     open_ids = {q.id for q in rng.sample(questions, rng.randint(1, 4))}
     answers = {q.id: rng.choice(q.choices).id for q in questions if q.id not in open_ids}
-    doc = result_document(evaluate(shipped_rules, answers))
+    doc = explain(evaluate(shipped_rules, answers)).as_json()
     wins, order, _ = brute_force(shipped_rules, answers)
     assert doc["open"]["wins"] == {o: float(share) for o, share in wins.items()}
     assert doc["open"]["questions"] == order
@@ -262,7 +262,7 @@ def test_shipped_shares_match_brute_force_with_few_open_questions(shipped_rules,
 
 
 def test_shipped_nothing_answered_sums_to_one_over_every_full_questionnaire(shipped_rules):
-    doc = result_document(evaluate(shipped_rules, {}))
+    doc = explain(evaluate(shipped_rules, {})).as_json()
     table = winner_table(shipped_rules).winners
     counts = np.bincount(table.ravel(), minlength=len(shipped_rules.options))
     assert doc["open"]["wins"] == {o.id: count / table.size for o, count in zip(shipped_rules.options, counts)}
@@ -274,6 +274,6 @@ def test_shipped_nothing_answered_sums_to_one_over_every_full_questionnaire(ship
 def test_fully_answered_gives_the_recommendation_all_of_it(shipped_rules, seed):
     rng = random.Random(seed)
     answers = {q.id: rng.choice(q.choices).id for q in shipped_rules.questions}
-    doc = result_document(evaluate(shipped_rules, answers))
+    doc = explain(evaluate(shipped_rules, answers)).as_json()
     assert doc["open"] == {"questions": [],
                            "wins": {o.id: float(o.id == doc["recommendation"]) for o in shipped_rules.options}}

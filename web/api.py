@@ -6,11 +6,10 @@ import json
 
 from flask import Blueprint, jsonify, request
 
-from recommender import AnswersError, evaluate, result_document
+from recommender import AnswersError, evaluate, explain
 from recommender.errors import AnswerIssue
 
-from .context import InvalidLinkError, current_rules, read_link
-from .views import share_url
+from .context import InvalidLinkError, current_rules, read_link, share_url
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -45,8 +44,9 @@ def questions():
 
 
 def _recommendation(ruleset, answers: dict[str, str]):
-    document = result_document(evaluate(ruleset, answers))
-    document["share_url"] = share_url(ruleset, answers)
+    explanation = explain(evaluate(ruleset, answers))
+    document = explanation.as_json()
+    document["share_url"] = share_url(explanation.query())
     return jsonify(document)
 
 

@@ -1,50 +1,92 @@
-"""`flask rules …` and `flask recommend`: thin click commands over plain functions in `recommender`."""
+"""`flask rules check|test|schema|explore|diff` and `flask recommend`: thin click commands over `recommender`.
+
+Every command that reads rules takes a file or `REV:PATH` (read with `git show`), loaded by `_load_or_exit`.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from recommender import AnswersError, RulesError, evaluate, load_rules, result_document
+from recommender import AnswersError, RulesError, RuleSet, evaluate, explain
 from recommender.model import json_schema
-from recommender.monotonicity import monotonicity, monotonicity_text
-from recommender.report import check_summary, recommendation_text, scenario_lines
+from recommender.rules_file import RulesSourceError, is_git_spec, load_rules_spec, spec_name
 from recommender.scenarios import run_scenarios
-
-from .cli_tuning import diff_command, display_path, explore_command
+from recommender.space import (
+    DEFAULT_BUDGET,
+    DEFAULT_SAMPLE,
+    DEFAULT_SEED,
+    diff,
+    diff_text,
+    explore,
+    explore_text,
+    monotonicity,
+    monotonicity_text,
+)
+from recommender.text import check_summary, recommendation_text, scenario_lines
 
 rules_cli = AppGroup("rules", help="Check, test and describe the rules file.")
 
 
-def _rules_path(path: str | None) -> str:
-    return path or current_app.config["RULES_PATH"]
+def _repo_of(path: str) -> str:
+    """The directory `git show` runs in: that of the given rules file if it exists, else the app's rules file."""
+    for candidate in (path, current_app.config["RULES_PATH"]):
+        if candidate and not is_git_spec(candidate):
+            return os.path.dirname(os.path.abspath(candidate))
+    return os.getcwd()
 
 
-def _load_or_exit(path: str | None):
-    path = _rules_path(path)
+def _load_or_exit(spec: str | None, beside: str | None = None) -> RuleSet:
+    """Load a rules file or `REV:PATH` (default: the app's rules); on errors print PATH:LINE:COL lines, exit 1.
+
+    Warnings go to stderr. `git show` runs in the repository of `beside` (a rules file), else of `spec`.
+    """
+    spec = spec or current_app.config["RULES_PATH"]
     try:
-        ruleset = load_rules(path, display_path(path))
+        ruleset = load_rules_spec(spec, _repo_of(beside or spec))
     except RulesError as error:
         for issue in error.issues:
             click.echo(str(issue), err=True)
-        click.echo(f"{len(error.issues)} error(s) in {display_path(path)}", err=True)
+        click.echo(f"{len(error.issues)} error(s) in {spec_name(spec)}", err=True)
+        sys.exit(1)
+    except RulesSourceError as error:
+        click.echo(f"error: {error}", err=True)
         sys.exit(1)
     for warning in ruleset.warnings:
         click.echo(warning, err=True)
     return ruleset
 
 
+def _space_options(command):
+    command = _sampling_options(command)
+    return click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, and nothing else.")(command)
+
+
+def _sampling_options(command):
+    command = click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+                           help="Random seed of the sample.")(command)
+    command = click.option("--sample", type=click.IntRange(min=1), default=DEFAULT_SAMPLE, show_default=True,
+                           help="Combinations drawn when the space is larger than the budget.")(command)
+    return click.option("--budget", type=click.IntRange(min=1), default=DEFAULT_BUDGET, show_default=True,
+                        help="Evaluate every combination when there are at most this many; sample otherwise.")(command)
+
+
 @rules_cli.command("check")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
-def check_command(path: str | None) -> None:
-    """Validate the rules file (errors as PATH:LINE:COL), then prove no more demanding answer gives a lighter result."""
+@_sampling_options
+def check_command(path: str | None, budget: int, sample: int, seed: int) -> None:
+    """Validate the rules file (errors as PATH:LINE:COL), then prove no more demanding answer gives a lighter result.
+
+    A space larger than --budget is sampled; raise the budget to prove it over every combination.
+    """
     ruleset = _load_or_exit(path)
     click.echo(check_summary(ruleset))
-    report = monotonicity(ruleset)
+    report = monotonicity(ruleset, budget=budget, sample=sample, seed=seed)
     click.echo(monotonicity_text(report))
     if report.count:
         sys.exit(1)
@@ -99,12 +141,43 @@ def recommend_command(path: str | None, as_json: bool, answers: tuple[str, ...])
         for issue in error.issues:
             click.echo(f"error: {issue.message}", err=True)
         sys.exit(2)
-    document = result_document(result)
+    explanation = explain(result)
     if as_json:
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(explanation.as_json(), indent=2, ensure_ascii=False))
     else:
-        click.echo(recommendation_text(document, ruleset))
+        click.echo(recommendation_text(explanation))
 
 
-rules_cli.add_command(explore_command)
-rules_cli.add_command(diff_command)
+def _echo(report, as_json: bool, text) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(text(report))
+
+
+@rules_cli.command("explore")
+@click.argument("path", required=False)
+@_space_options
+def explore_command(path: str | None, as_json: bool, budget: int, sample: int, seed: int) -> None:
+    """Evaluate every combination of answers (PATH: a rules file or REV:PATH; default: the app's).
+
+    Prints each option's share of wins, rules that never fire or never matter, rows that never drive a result,
+    options that never win, the closest calls and a typical questionnaire per option.
+    """
+    ruleset = _load_or_exit(path)
+    _echo(explore(ruleset, budget=budget, sample=sample, seed=seed), as_json, explore_text)
+
+
+@rules_cli.command("diff")
+@click.argument("old")
+@click.argument("new", required=False)
+@_space_options
+def diff_command(old: str, new: str | None, as_json: bool, budget: int, sample: int, seed: int) -> None:
+    """Compare the recommendations of two rules files over every combination of answers.
+
+    OLD and NEW are rules files or REV:PATH (e.g. `HEAD:rules.yaml`); NEW defaults to the app's rules file.
+    """
+    new = new or current_app.config["RULES_PATH"]
+    old_rules = _load_or_exit(old, beside=new)
+    new_rules = _load_or_exit(new)
+    _echo(diff(old_rules, new_rules, budget=budget, sample=sample, seed=seed), as_json, diff_text)

@@ -7,6 +7,8 @@ from flask import current_app, request
 from recommender import RuleSet
 from recommender.links import MAX_QUERY_BYTES, LinkAnswers, answers_from_pairs
 
+from .paths import site_paths
+
 
 def current_rules() -> RuleSet:
     """The rules this worker serves now (reloaded first when the file changed)."""
@@ -31,3 +33,13 @@ def read_link() -> tuple[RuleSet, LinkAnswers]:
     if link.issues:
         raise InvalidLinkError(ruleset, link, [issue.message for issue in link.issues])
     return ruleset, link
+
+
+def results_path(query: str) -> str:
+    """The results page of a canonical query, as a path under this request's script root."""
+    return f"{site_paths()['results']}?{query}"
+
+
+def share_url(query: str) -> str:
+    """The absolute share link of a canonical query: the one place it is built (page, record and API)."""
+    return f"{request.scheme}://{request.host}{results_path(query)}"

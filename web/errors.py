@@ -9,9 +9,7 @@ from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .context import current_rules
 from .rules_holder import RulesUnavailableError
-from .views import render_questionnaire
 
 log = logging.getLogger("dockwise.web")
 
@@ -23,6 +21,9 @@ EXPLANATIONS = {
     415: "The request body is not in a format this address accepts.",
     500: "Something went wrong on our side. Your answers are safe in the link you came from; please try again.",
     503: "Dockwise's rules could not be loaded, so no recommendation can be made right now.",
+    "csrf": "The form could not be sent because its security token was missing or had expired (this happens when "
+            "a page is left open for a long time, or cookies are blocked). Go back, reload the page and send it "
+            "again.",
 }
 
 
@@ -56,16 +57,7 @@ def handle_http_error(error: HTTPException):
 def handle_csrf_error(error: CSRFError):
     if _is_api():
         return _error_response(400, "Bad Request", "the form's security token is missing or expired")
-    try:
-        ruleset = current_rules()
-    except RulesUnavailableError:
-        return handle_unavailable(None)
-    # Re-render from what was posted, so no answer is lost; the new page carries a fresh token.
-    return render_questionnaire(
-        ruleset, request.form, status=400, title="Please send your answers again",
-        messages=["Your answers could not be sent because the page's security token was missing or had "
-                  "expired (this happens when a page is left open for a long time, or cookies are blocked). "
-                  "Your answers are kept below: check them and press “Recommend” again."])
+    return _error_response(400, "Please send the form again", EXPLANATIONS["csrf"])
 
 
 def handle_unavailable(_error):

@@ -6,7 +6,6 @@ from flask import Flask, current_app, request, url_for
 
 ENDPOINTS = {
     "questionnaire": ("web.questionnaire", {}),
-    "submit": ("web.submit", {}),
     "results": ("web.results", {}),
     "record": ("web.record", {}),
     "rules": ("rules_page.how_it_decides", {}),

@@ -30,27 +30,26 @@ class RulesHolder:
         self.display_name = display_name or path
         self.interval = interval
         self.rules: RuleSet | None = None
+        # The version served before the current one (a different fingerprint), for /rules' "what changed".
+        self.previous: RuleSet | None = None
         self.loaded_at: datetime | None = None
         self.error: RulesError | None = None
         self._signature: tuple[int, int, int] | None = None
         self._next_check = 0.0
 
-    def get(self) -> RuleSet:
-        """The current rules, reloading first if the file changed and the interval has passed."""
+    def check(self) -> None:
+        """Reload the rules if the interval has passed and the file changed."""
         now = time.monotonic()
         if now >= self._next_check:
             self._next_check = now + self.interval
             self.refresh()
+
+    def get(self) -> RuleSet:
+        """The current rules, reloading first if the file changed and the interval has passed."""
+        self.check()
         if self.rules is None:
             raise RulesUnavailableError(str(self.error) if self.error else "rules not loaded")
         return self.rules
-
-    def get_or_none(self) -> RuleSet | None:
-        """Like get, but None instead of an error when no valid rules were ever loaded."""
-        try:
-            return self.get()
-        except RulesUnavailableError:
-            return None
 
     def refresh(self) -> None:
         try:
@@ -77,6 +76,8 @@ class RulesHolder:
             warm(rules)  # the open-question outlooks' table: built here, off the request path
         except Exception:  # requests would build it themselves; a bug here must not keep good rules out
             log.exception("could not prepare the open-question outlooks for %s", self.display_name)
+        if self.rules is not None and self.rules.fingerprint != rules.fingerprint:
+            self.previous = self.rules
         self.rules, self.error, self._signature = rules, None, signature
         self.loaded_at = datetime.now(UTC)
         log.info("rules loaded from %s, fingerprint %s", self.display_name, rules.fingerprint)

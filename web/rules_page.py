@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from flask import Blueprint, render_template
 
-from recommender import RuleSet
-from recommender.explore import ExploreReport, explore
 from recommender.wording import describe_condition
 
+from .analysis import analysis_of, init_analysis
 from .context import current_rules
 
 bp = Blueprint("rules_page", __name__)
+# The answer-space analysis is computed off the request path (web/analysis.py); the page shows what is ready.
+bp.record_once(lambda state: init_analysis(state.app))
 
 
-@lru_cache(maxsize=2)
-def answer_space(ruleset: RuleSet) -> ExploreReport:
-    """The answer-space summary for one rules version: computed on the first visit, then kept until a reload."""
-    return explore(ruleset)
+def percent(share: float) -> str:
+    """A share as the page prints it: one decimal, and never "0.0 %" for a share that is not zero."""
+    if 0 < share < 0.0005:
+        return "< 0.1 %"
+    if 0.9995 < share < 1:
+        return "> 99.9 %"
+    return f"{share * 100:.1f} %"
 
 
 @bp.get("/rules")
@@ -27,6 +29,8 @@ def how_it_decides():
     by_row: list[list] = [[] for _ in ruleset.criteria]
     for rule in ruleset.rules:
         by_row[rule.criterion].append(rule)
-    return render_template("rules.html", rules=ruleset, rules_by_row=by_row, space=answer_space(ruleset),
+    analysis = analysis_of(ruleset)
+    return render_template("rules.html", rules=ruleset, rules_by_row=by_row, analysis=analysis,
+                           space=analysis.space, change=analysis.change, percent=percent,
                            conditions=[describe_condition(ruleset, rule.rule.when) for rule in ruleset.rules],
                            labels={option.id: option.label for option in ruleset.options})

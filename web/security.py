@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 CSP = "; ".join([
     "default-src 'self'",
@@ -35,10 +35,22 @@ class SchemeAwareSessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # Most requests carry no session cookie (no page sets one but a form that changes state): skip building
+        # the signing serializer for them, which Flask would do on every request.
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
+_HEADER_KEYS = {name.lower() for name in HEADERS}
+
 
 def add_security_headers(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+    headers = response.headers
+    # One pass over what the response has (on every response: setdefault would scan the headers once per name).
+    present = {key.lower() for key, _ in headers} & _HEADER_KEYS
+    headers.extend((name, value) for name, value in HEADERS.items() if name.lower() not in present)
     if request.is_secure:
         response.headers["Strict-Transport-Security"] = HSTS
     return response

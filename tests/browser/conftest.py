@@ -1,28 +1,23 @@
 """Real-browser fixtures: a live gunicorn server, one Debian Chromium per session, a new context per test.
 
-Everything here is real: gunicorn is started as the deployment starts it (`--preload app:app`, two workers) on a free
-loopback port, with a temporary copy of rules.yaml and a fixed secret key; Chromium is Debian's /usr/bin/chromium
-driven by Playwright. Nothing is skipped: a missing browser, Java or npm package fails the run and says which command
-installs it (`scripts/install-test-deps`, which `scripts/test` runs first).
+Everything here is real: gunicorn is started as the deployment starts it (`--preload serve:app`, two workers) on a free
+loopback port by harness.server, with a temporary copy of rules.yaml and a fixed secret key; Chromium is Debian's
+/usr/bin/chromium driven by Playwright. Nothing is skipped: a missing browser, Java or npm package fails the run and
+says which command installs it (`scripts/install-test-deps`, which `scripts/test` runs first).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from harness.server import Server, ServerError
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SECRET_KEY = "dockwise-browser-tests-fixed-secret-key"
-STARTUP_SECONDS = 30
 
 # A representative set of answers: Compose / Swarm wins clearly, with a row pulling the other way, a robustness
 # sentence and several what-if links that would make it Kubernetes.
@@ -97,32 +91,17 @@ class LiveServer:
 
 
 def _answers_leaving_needs_unmet(rules_path: Path) -> dict[str, str]:
-    from recommender import evaluate, load_rules, result_document
+    from recommender import evaluate, explain, load_rules
 
     ruleset = load_rules(rules_path)
     rng = random.Random(3)
     for _ in range(20_000):
         answers = {q.id: rng.choice(q.choices).id for q in ruleset.questions if rng.random() < 0.5}
-        doc = result_document(evaluate(ruleset, answers))
+        doc = explain(evaluate(ruleset, answers)).as_json()
         needs = doc["unmet_needs"]
         if needs[doc["recommendation"]] and doc["open"]["questions"] and len([n for n in needs.values() if n]) > 1:
             return answers
     pytest.fail(f"no answers in {rules_path.name} leave a need unmet: the rules' choices name no `unmet` texts")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _gunicorn() -> str:
-    # The gunicorn of the interpreter running the tests, i.e. .venv/bin/gunicorn under scripts/test.
-    candidate = Path(sys.executable).parent / "gunicorn"
-    found = str(candidate) if candidate.exists() else shutil.which("gunicorn")
-    if not found:
-        pytest.fail(f"gunicorn not found beside {sys.executable} nor on PATH: run scripts/setup")
-    return found
 
 
 @pytest.fixture(scope="session")
@@ -131,50 +110,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     workdir = tmp_path_factory.mktemp("live-server")
     rules = workdir / "rules.yaml"
     shutil.copyfile(ROOT / "rules.yaml", rules)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DOCKWISE_RULES_PATH": str(rules),
-        "DOCKWISE_SECRET_KEY": SECRET_KEY,
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("FLASK_RUN_FROM_CLI", None)
-    log_path = workdir / "gunicorn.log"
-    # --no-control-socket: gunicorn's default control socket ($HOME/.gunicorn/gunicorn.ctl) is one per user, so a
-    # test server would take it over from (and on exit delete it under) a developer's own running gunicorn.
-    command = [_gunicorn(), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--preload",
-               "app:app"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server = Server(workdir, env={"DOCKWISE_RULES_PATH": str(rules)}, secret_key=SECRET_KEY)
     try:
-        health = _wait_for_health(url, process, log_path)
-        yield LiveServer(url, health["rules_fingerprint"], rules)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _wait_for_health(url: str, process: subprocess.Popen, log_path: Path) -> dict:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode} before serving:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                health = json.load(response)
-            if health.get("rules_fingerprint"):
-                return health
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-            last_error = error
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn did not answer /healthz within {STARTUP_SECONDS} s ({last_error}):\n{log_path.read_text()}")
+        server.start()
+    except ServerError as error:
+        pytest.fail(str(error))
+    with server:
+        yield LiveServer(server.url, server.fingerprint, rules)
 
 
 @pytest.fixture(scope="session")

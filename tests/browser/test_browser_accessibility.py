@@ -1,9 +1,16 @@
-"""axe-core on every kind of page, in light and in dark colour schemes (contrast fails most in dark mode)."""
+"""axe-core on every kind of page, in light and in dark colour schemes (contrast fails most in dark mode).
+
+/rules is checked once its answer-space analysis is on the page, and in the states a live server passes through too
+quickly to catch (rendered in-process, served in place of the live /rules so the live stylesheet applies).
+"""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import Page, expect
+from test_browser_html_validity import ANALYSIS_SECONDS, rules_page_states
 
 # name → (path for the live server, expected HTTP status)
 PAGES = {
@@ -36,6 +43,22 @@ def describe(violations: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def goto_analysed(page: Page, path: str):
+    """Open `path` (/rules) again until its answer-space analysis is shown: each gunicorn worker computes it in the
+    background after its first /rules request, and says so on the page until then."""
+    deadline = time.monotonic() + ANALYSIS_SECONDS
+    while True:
+        response = page.goto(path)
+        notice = page.locator("#analysis-status")
+        if not notice.count() or "being computed" not in notice.inner_text():
+            break
+        assert time.monotonic() < deadline, f"{path} still computing its analysis after {ANALYSIS_SECONDS} s"
+        page.wait_for_timeout(250)
+    expect(page.locator("#analysis-status")).to_have_count(0)
+    expect(page.get_by_role("region", name="Share of questionnaires each option wins")).to_be_visible()
+    return response
+
+
 def run_axe(page: Page, axe_script, scheme: str) -> list[dict]:
     dark = page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
     assert dark == (scheme == "dark"), "the colour scheme was not applied"
@@ -49,7 +72,7 @@ def test_axe_finds_no_violations(new_context, live_server, axe_script, name, sch
     path_of, status = PAGES[name]
     # bypass_csp: add_script_tag inlines axe, which the site's CSP (script-src 'self') rightly blocks.
     page = new_context(bypass_csp=True, color_scheme=scheme).new_page()
-    response = page.goto(path_of(live_server))
+    response = goto_analysed(page, path_of(live_server)) if name == "rules" else page.goto(path_of(live_server))
     assert response is not None
     assert response.status == status
     if name == "stale-results":
@@ -63,6 +86,24 @@ def test_axe_finds_no_violations(new_context, live_server, axe_script, name, sch
         expect(page.get_by_role("alert")).to_contain_text("'services' has no choice 'heaps'")
     violations = run_axe(page, axe_script, scheme)
     assert not violations, f"axe found {len(violations)} violation(s) on {name} ({scheme}):\n{describe(violations)}"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("state", ["rules-computing", "rules-reloaded-computing", "rules-changed", "rules-failed"])
+def test_axe_on_the_rules_page_in_each_state(new_context, axe_script, state, scheme):
+    page = new_context(bypass_csp=True, color_scheme=scheme).new_page()
+    body = rules_page_states()[state]
+    page.route("**/rules", lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body))
+    response = page.goto("/rules")
+    assert response is not None
+    assert response.status == 200
+    expect(page.get_by_role("heading", level=1)).to_have_text("How Dockwise decides")
+    if state == "rules-changed":
+        expect(page.locator("#change-matrix")).to_be_visible()
+    else:
+        expect(page.get_by_role("status").first).to_be_visible()
+    violations = run_axe(page, axe_script, scheme)
+    assert not violations, f"axe found {len(violations)} violation(s) on {state} ({scheme}):\n{describe(violations)}"
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from playwright.sync_api import Page, expect
 
-from recommender import evaluate, result_document
+from recommender import evaluate, explain
 
 
 def choice_label(rules, question_id: str, choice_id: str) -> str:
@@ -16,7 +16,7 @@ def choice_label(rules, question_id: str, choice_id: str) -> str:
 
 
 def expected_label(rules, answers: dict[str, str]) -> str:
-    document = result_document(evaluate(rules, answers))
+    document = explain(evaluate(rules, answers)).as_json()
     return next(option.label for option in rules.options if option.id == document["recommendation"])
 
 
