@@ -48,7 +48,8 @@
   }
 
   // As recommender/wording.py's open_sentence(), with "It" for the option: what the open questions could change,
-  // ending with a link to the one that matters most.
+  // ending with the one that matters most, as text: a link inside the live region would put a tab stop between the
+  // questions and the Recommend button, and appear and move under a keyboard user as answers change.
   function openSentence(share, questions) {
     const count = questions.length;
     let sentence;
@@ -65,9 +66,7 @@
     const fieldset = document.getElementById(`q-${questions[0]}`);
     const legend = fieldset && fieldset.querySelector("legend");
     if (!legend) return element("p", "leaning-open", `${sentence}.`);
-    const link = element("a", "", legend.textContent.trim());
-    link.href = `#${fieldset.id}`;
-    return element("p", "leaning-open", sentence + joiner, link);
+    return element("p", "leaning-open", sentence + joiner + legend.textContent.trim());
   }
 
   // The region's new children for a result document; throws on a document of another shape (the caller keeps the
