@@ -42,6 +42,12 @@ class SchemeAwareSessionInterface(SecureCookieSessionInterface):
             return self.session_class()
         return super().open_session(app, request)
 
+    def save_session(self, app: Flask, session: SecureCookieSession, response: Response) -> None:
+        # Nothing to set, delete or vary on (Flask would still work out every cookie setting first).
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
+
 
 _HEADER_KEYS = {name.lower() for name in HEADERS}
 
