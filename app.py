@@ -77,7 +77,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # Compile the templates now: under `gunicorn --preload` the workers inherit them instead of each paying for
     # the compilation in its first requests.
-    for name in ("base.html", "questionnaire.html", "results.html", "rules.html", "error.html", "_parts.html"):
+    for name in app.jinja_env.list_templates():
         app.jinja_env.get_template(name)
 
     return app

@@ -190,18 +190,15 @@ class Explanation:
         """What-if changes grouped by question and new recommendation, in questionnaire order, each choice with
         the share-link query of the changed answers."""
         ruleset, state = self.ruleset, self.state
-        groups: dict[tuple[str, str], list] = {}
+        groups: dict[tuple[str, str], tuple[Change, list[Choice], list[str]]] = {}
         for change in self.what_if:
-            key = (change.question.id, change.recommendation.id)
+            _, choices, queries = groups.setdefault((change.question.id, change.recommendation.id),
+                                                        (change, [], []))
             q = ruleset.question_index[change.question.id]
-            query = changed_query(ruleset, state, q, ruleset.choice_index[q][change.choice.id])
-            if key in groups:
-                groups[key][1].append(change.choice)
-                groups[key][4].append(query)
-            else:
-                groups[key] = [change.question, [change.choice], change.recommendation, change.direction, [query]]
-        return tuple(ChangeGroup(question, tuple(choices), option, way, tuple(queries))
-                     for question, choices, option, way, queries in groups.values())
+            choices.append(change.choice)
+            queries.append(changed_query(ruleset, state, q, ruleset.choice_index[q][change.choice.id]))
+        return tuple(ChangeGroup(first.question, tuple(choices), first.recommendation, first.direction, tuple(queries))
+                     for first, choices, queries in groups.values())
 
     def query(self, *, with_rules: bool = True) -> str:
         """The canonical share-link query of these answers."""
@@ -278,17 +275,13 @@ def drivers(result: Result) -> tuple[tuple[RowEffect, ...], tuple[RowEffect, ...
                 pro.append((-lead, criterion, RowEffect(criteria[criterion], lead / MICRO, ordered)))
             else:
                 con.append((lead, criterion, RowEffect(criteria[criterion], lead / MICRO, ordered[::-1])))
-    pro.sort(key=_without_row)
-    con.sort(key=_without_row)
+    pro.sort()  # by lead, then row: rows are unique, so the RowEffects are never compared
+    con.sort()
     return tuple(row for _, _, row in pro), tuple(row for _, _, row in con)
 
 
 def _first_item_descending(pair: tuple) -> int:
     return -pair[0]
-
-
-def _without_row(entry: tuple) -> tuple[int, int]:
-    return entry[0], entry[1]
 
 
 def what_if(result: Result) -> tuple[Change, ...]:
@@ -471,10 +464,6 @@ def sensitivity(result: Result) -> tuple[WeightShift, ...]:
     return tuple(found)
 
 
-def _points(value: int) -> float:
-    return value / MICRO
-
-
 def closeness(result: Result, open_outlook: Outlook) -> str:
     """How sure the recommendation is: never "clear" while the open questions or an unmet need say otherwise."""
     if not any(result.state):
@@ -530,7 +519,7 @@ def explain(result: Result) -> Explanation:
         state=result.state,
         recommendation=options[result.winner],
         closeness=closeness(result, ahead),
-        margin=_points(result.margin),
+        margin=result.margin / MICRO,
         runner_up=options[result.runner_up] if result.runner_up is not None else None,
         tie_break=result.won_on_tie,
         notes=notes(result),
@@ -546,7 +535,7 @@ def explain(result: Result) -> Explanation:
         what_if=what_if(result),
         sensitivity=sensitivity(result),
         open=OpenQuestions(tuple(questions[q] for q in ahead.questions),
-                           tuple((option, count / ahead.total) for option, count in zip(options, ahead.counts))),
+                           tuple(zip(options, ahead.shares))),
     )
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from .explain import Explanation
-from .wording import CLOSENESS_WORDS, change_phrase, open_outlook_sentence, percent, sensitivity_phrase, unmet_phrase
-
-
-def _score(value: float) -> str:
-    return f"{value:g}"
+from .wording import (
+    CLOSENESS_WORDS,
+    change_phrase,
+    open_outlook_sentence,
+    percent,
+    points_text,
+    sensitivity_phrase,
+    signed_points_text,
+    unmet_phrase,
+)
 
 
 def decision_record(explanation: Explanation, share_url: str) -> str:
@@ -30,10 +35,10 @@ def decision_record(explanation: Explanation, share_url: str) -> str:
         out += ["", "Not answered:", ""] + [f"* {question.text}" for question in unanswered]
     out += ["", "## Decision Drivers", ""]
     for row in e.drivers:
-        out.append(f"* **{row.criterion.label}** (+{_score(row.lead)} to the lead)")
+        out.append(f"* **{row.criterion.label}** ({signed_points_text(row.lead)} to the lead)")
         out += [f"  * {reason}" for reason in row.reasons]
     for row in e.against:
-        out.append(f"* **{row.criterion.label}** pulled the other way ({_score(row.lead)})")
+        out.append(f"* **{row.criterion.label}** pulled the other way ({signed_points_text(row.lead)})")
         out += [f"  * {reason}" for reason in row.reasons]
     if not e.drivers and not e.against:
         out.append("* No answer favoured any option.")
@@ -41,7 +46,7 @@ def decision_record(explanation: Explanation, share_url: str) -> str:
     needs_of = {option.id: needs for option, needs in e.unmet_needs}
     for standing in e.ranking:
         ruled_out = f" — ruled out: {standing.excluded}" if standing.excluded else ""
-        out.append(f"* {standing.option.label} — score {_score(standing.score)}{ruled_out}")
+        out.append(f"* {standing.option.label} — score {points_text(standing.score)}{ruled_out}")
         # MADR lists an option's cons under it: here, the needs the answers state that it leaves unmet.
         out += [f"  * Bad, because it leaves unmet: {need.text}" for need in needs_of[standing.option.id]]
     out += ["", "## Decision Outcome", ""]

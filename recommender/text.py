@@ -5,11 +5,14 @@ from __future__ import annotations
 from .explain import Explanation
 from .ruleset import MICRO, RuleSet
 from .scenarios import ScenarioOutcome
-from .wording import change_phrase, open_outlook_sentence, percent, sensitivity_phrase, unmet_phrase
-
-
-def _num(value: float) -> str:
-    return f"{value:+g}" if value else "0"
+from .wording import (
+    change_phrase,
+    open_outlook_sentence,
+    percent,
+    sensitivity_phrase,
+    signed_points_text,
+    unmet_phrase,
+)
 
 
 def check_summary(ruleset: RuleSet) -> str:
@@ -60,7 +63,7 @@ def recommendation_text(explanation: Explanation) -> str:
         out += ["", "Open questions:", f"  {sentence}" if sentence else
                 f"  Over every way to answer all {len(e.open.questions)} questions:"]
         out += [f"  {option.label:<26} wins in {percent(share)}" for option, share in e.open.wins]
-    unmet = [(option, needs) for option, needs in e.unmet_needs if needs]
+    unmet = e.unmet_by_option
     if unmet:
         out += ["", "Needs each option leaves unmet:"]
         for option, needs in unmet:
@@ -75,7 +78,7 @@ def recommendation_text(explanation: Explanation) -> str:
         if rows:
             out += ["", f"{title}:"]
             for row in rows:
-                out.append(f"  {row.criterion.label} ({_num(row.lead)} to the lead)")
+                out.append(f"  {row.criterion.label} ({signed_points_text(row.lead)} to the lead)")
                 out += [f"    - {reason}" for reason in row.reasons]
     if e.what_if and e.answered:
         out += ["", "What would change it:"]

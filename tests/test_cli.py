@@ -228,6 +228,16 @@ def test_check_proves_monotonicity_and_lists_each_kind_of_violation(tmp_path, mo
     assert out[2:] == lines
 
 
+@pytest.mark.parametrize(("budget", "sampled"), [("1", True), ("1000000", False)], ids=["sampled", "every one"])
+def test_check_samples_a_space_larger_than_its_budget(budget, sampled):
+    result = runner_for(RULES_PATH).invoke(args=["rules", "check", str(MINIMAL), "--budget", budget, "--sample", "50"])
+    assert result.exit_code == 0, result.output
+    ordering = result.stdout.splitlines()[1]
+    assert ordering.startswith("Monotonicity (SAMPLED): ") == sampled, ordering
+    if sampled:
+        assert "checks every one" in ordering  # it says how to prove it over the whole space
+
+
 def clean_copy(path: Path) -> Path:
     """A rules file without monotonicity violations (tests/data/minimal.yaml) at `path`."""
     path.write_text(MINIMAL_TEXT, encoding="utf-8")

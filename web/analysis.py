@@ -72,10 +72,6 @@ class Analysis:
     def key(self) -> tuple[str, str | None]:
         return (self.fingerprint, self.previous)
 
-    @property
-    def pending(self) -> bool:
-        return PENDING in (self.space_state, self.change_state)
-
 
 class AnswerSpace:
     """One per app: the analysis of the rules version it serves, computed by a background thread of this process."""

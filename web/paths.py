@@ -13,6 +13,7 @@ ENDPOINTS = {
     "css": ("static", {"filename": "style.css"}),
     "favicon": ("static", {"filename": "favicon.svg"}),
     "copy_js": ("static", {"filename": "copy.js"}),
+    "leaning_js": ("static", {"filename": "leaning.js"}),
 }
 
 

@@ -7,7 +7,6 @@ from flask import Flask
 from recommender.wording import (
     CLOSENESS_WORDS,
     open_outlook,
-    percent,
     points_text,
     sensitivity_phrase,
     signed_points_text,
@@ -16,6 +15,6 @@ from recommender.wording import (
 
 
 def init_templating(app: Flask) -> None:
-    app.jinja_env.filters.update(percent=percent, sensitivity_phrase=sensitivity_phrase, unmet_phrase=unmet_phrase,
+    app.jinja_env.filters.update(sensitivity_phrase=sensitivity_phrase, unmet_phrase=unmet_phrase,
                                  points=points_text, signed=signed_points_text)
     app.jinja_env.globals.update(closeness_words=CLOSENESS_WORDS, open_outlook=open_outlook)

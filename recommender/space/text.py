@@ -11,11 +11,15 @@ from .reports import DiffReport, ExploreReport, MonotonicityReport, Share, Viola
 
 def _percent(share: Share) -> str:
     """Two decimals, with the Wilson interval in brackets for a sampled share."""
-    text = f"{100 * share.share:6.2f} %"
-    if share.interval is not None:
-        low, high = share.interval
-        text += f" [{100 * low:.2f}–{100 * high:.2f}]"
-    return text
+    return f"{100 * share.share:6.2f} %" + _interval(share, lambda percent: f"{percent:.2f}")
+
+
+def _interval(share: Share, number) -> str:
+    """' [low–high]' in percent, each written by `number`, for a sampled share; '' for an exact one."""
+    if share.interval is None:
+        return ""
+    low, high = share.interval
+    return f" [{number(100 * low)}–{number(100 * high)}]"
 
 
 def _names(items: Sequence[str]) -> str:
@@ -32,11 +36,7 @@ def _number(percent: float) -> str:
 
 def _short_percent(share: Share) -> str:
     """Three significant digits, with the Wilson interval in brackets for a sampled share."""
-    text = f"{_number(100 * share.count / share.total) if share.total else 0} %"
-    if share.interval is not None:
-        low, high = share.interval
-        text += f" [{_number(100 * low)}–{_number(100 * high)}]"
-    return text
+    return f"{_number(100 * share.count / share.total) if share.total else 0} %" + _interval(share, _number)
 
 
 def _exempt_text(report: MonotonicityReport) -> str:
