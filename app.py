@@ -6,27 +6,38 @@ import os
 
 from flask import Flask, abort, request
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web import api, rules_page, views
 from web.cli import recommend_command, rules_cli
 from web.errors import init_errors
 from web.paths import init_paths
 from web.rules_holder import RulesHolder
-from web.secret import load_or_create_secret_key
-from web.security import init_security
+from web.secret import environment_key, secret_key
+from web.security import BAD_FORWARDED_PROTO, SCHEMES, init_security
+from web.settings import ConfigError, proxy_hops, public_url, trusted_hosts
 from web.site import init_site
 from web.templating import init_templating
 
 DEFAULTS = {
     "RULES_PATH": None,                 # default: rules.yaml beside this file
-    "RULES_CHECK_INTERVAL": 1.0,        # seconds between checks of the rules file for changes
+    "RULES_CHECK_INTERVAL": 1.0,        # seconds between looks at the rules file for changes (0: never)
+    "RULES_RELOAD_SECONDS": 20.0,       # a changed rules file is checked in a child process within this CPU time
+    "RULES_RELOAD_MEMORY_MB": 1024,     # and memory, or it is not served
+    "STATE_DIR": None,                  # shared by one server's workers (default: a private temporary directory)
+    "HEALTH_DETAILS": False,            # /healthz shows rule errors to every client, not only local ones
     "MAX_CONTENT_LENGTH": 16 * 1024,    # request bodies over 16 KiB get 413
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": 24 * 3600,   # a questionnaire left open for a working day still submits
     "PROXY_FIX": 0,                     # behind a TLS proxy: how many proxies set X-Forwarded-* (e.g. 1)
+    "PUBLIC_URL": None,                 # the address users open (e.g. https://dockwise.example.com): links use it
+    "TRUSTED_HOSTS": None,              # Host values served; default 127.0.0.1 and localhost, + PUBLIC_URL's host
+    "SECRET_KEY_FILE": None,            # a file holding the secret key (a Docker or Kubernetes secret)
 }
+# Read as text: from_prefixed_env reads values as JSON, which would turn a numeric key or file name into a number.
+TEXT_SETTINGS = ("SECRET_KEY_FILE", "PUBLIC_URL", "TRUSTED_HOSTS")
+
+__all__ = ["ConfigError", "create_app"]
 
 csrf = CSRFProtect()
 
@@ -35,7 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: defaults, then instance/config.py, then DOCKWISE_* variables, then `test_config`.
 
     Broken rules do not stop the app being built (the `flask rules` commands need it then); serving does stop:
-    see serve.py.
+    see serve.py. A setting Dockwise cannot use raises ConfigError, whose message names it.
     """
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=(test_config or {}).get("INSTANCE_PATH"))
@@ -43,21 +54,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("DOCKWISE")
     if "DOCKWISE_SECRET_KEY" in os.environ:
-        # from_prefixed_env reads values as JSON, which would turn a numeric key into a number.
-        app.config["SECRET_KEY"] = os.environ["DOCKWISE_SECRET_KEY"]
+        # As text (a numeric key stays a key), and checked here: a key from test_config or config.py is not.
+        app.config["SECRET_KEY"] = environment_key(os.environ["DOCKWISE_SECRET_KEY"])
+    for name in TEXT_SETTINGS:
+        if f"DOCKWISE_{name}" in os.environ:
+            app.config[name] = os.environ[f"DOCKWISE_{name}"]
     if test_config:
         app.config.from_mapping(test_config)
     app.config["RULES_PATH"] = app.config["RULES_PATH"] or os.path.join(app.root_path, "rules.yaml")
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = load_or_create_secret_key(app.instance_path)
-    if app.config["PROXY_FIX"]:
-        hops = int(app.config["PROXY_FIX"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    app.config["PROXY_FIX"] = proxy_hops(app.config["PROXY_FIX"])
+    public = public_url(app.config["PUBLIC_URL"])
+    app.config["PUBLIC_URL"] = str(public) if public else None
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["TRUSTED_HOSTS"], public)
+    app.config["SECRET_KEY"] = secret_key(app.config, app.instance_path)
 
     app.json.sort_keys = False  # keep the result document's own order (and skip a sort per response)
-    holder = RulesHolder(app.config["RULES_PATH"], os.path.basename(app.config["RULES_PATH"]),
-                         float(app.config["RULES_CHECK_INTERVAL"]))
-    holder.refresh()
+    holder = RulesHolder.from_config(app.config)
+    holder.load()
     app.extensions["dockwise"] = holder
 
     app.before_request(refuse_unreadable_requests)  # before CSRFProtect's check, which trips over nameless fields
@@ -70,7 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_paths(app)
     init_site(app)
     init_templating(app)
-    init_security(app)
+    init_security(app, public)
     init_errors(app)
     app.cli.add_command(rules_cli)
     app.cli.add_command(recommend_command)
@@ -84,9 +97,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def refuse_unreadable_requests() -> None:
-    """Answer 400, not 500, for what Werkzeug or Flask-WTF cannot read: raw non-UTF-8 bytes in a query string (they
-    make request.args raise), and a multipart part without a usable name (Werkzeug calls it None, and Flask-WTF's CSRF
-    check crashes on it). One hook, not two: each hook costs every request a little."""
+    """Answer 400, not 500, for what Werkzeug or Flask-WTF cannot read: a forwarded scheme that is neither http nor
+    https, raw non-UTF-8 bytes in a query string (they make request.args raise), and a multipart part without a
+    usable name (Werkzeug calls it None, and Flask-WTF's CSRF check crashes on it); and 413 for a chunked body over
+    MAX_CONTENT_LENGTH. One hook, not several: each hook costs every request a little."""
+    if request.environ["wsgi.url_scheme"] not in SCHEMES:
+        abort(400, BAD_FORWARDED_PROTO)
+    if request.method == "POST" and request.content_length is None:
+        refuse_long_streamed_body()
     try:
         request.args  # noqa: B018 (parsed here, once, so that a bad query fails early and clearly)
     except UnicodeDecodeError:
@@ -94,3 +112,12 @@ def refuse_unreadable_requests() -> None:
     if request.method == "POST" and any(not isinstance(key, str) or "\r" in key or "\n" in key
                                         for key in request.form):
         abort(400, "A form field has no usable name.")
+
+
+def refuse_long_streamed_body() -> None:
+    """413 for a body without Content-Length (chunked) that goes on past MAX_CONTENT_LENGTH: Werkzeug stops reading
+    it at the limit without an error, which would leave a truncated body to parse."""
+    limit = request.max_content_length
+    data = request.get_data(cache=True)  # kept: the form and JSON parsers read it from there
+    if limit is not None and len(data) >= limit and request.environ["wsgi.input"].read(1):
+        abort(413)

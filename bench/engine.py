@@ -6,7 +6,10 @@ Run with `.venv/bin/python -m bench.engine`. It prints a report and always exits
 - per questionnaire: evaluate + explain (which runs drivers, what-if, sensitivity and the outlook) over ANSWER_SETS
   random answer sets (each question one of its choices or unanswered, fixed seed), mean and p99 (target ≤ 0.15 ms);
 - breakdown: evaluate, drivers, what_if, sensitivity, the open-question outlook and as_json, each timed alone on the
-  same answer sets (the outlook's table is built when the rules load, as the web's rules holder does, and timed apart).
+  same answer sets (the outlook's table is built when the rules load, as the web's rules holder does, and timed apart);
+- compile scaling: rules.yaml with 1,000 extra rules each naming all twelve questions (target: load and validate
+  ≤ 1,000 ms), and with 700 extra rules each naming eight (the file that took 37 s before conditions compiled to
+  per-question choice sets); each extra rule gives every question a random non-empty subset of its choices.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from recommender import RulesError, evaluate, explain, load_rules
+from recommender import RulesError, evaluate, explain, load_rules, load_rules_text
 from recommender.explain import drivers, sensitivity, what_if
 from recommender.outlook import WinnerTable, outlook, warm, winner_table
 from recommender.source import read_source
@@ -30,6 +33,8 @@ ANSWER_SETS = 3000
 SEED = 20240601
 LOAD_TARGET_MS = 50.0
 QUESTIONNAIRE_TARGET_MS = 0.15
+LARGE_LOAD_TARGET_MS = 1000.0
+LARGE_LOADS = 3
 
 
 def timed_ms(call: Callable[[], object]) -> float:
@@ -66,6 +71,47 @@ def random_answer_sets(ruleset, count: int, seed: int) -> list[dict[str, str]]:
                 answers[question.id] = question.choices[pick - 1].id
         sets.append(answers)
     return sets
+
+
+def with_extra_rules(ruleset, count: int, questions_per_rule: int, seed: int) -> str:
+    """rules.yaml's text with `count` more rules, each naming `questions_per_rule` random questions with a random
+    non-empty subset of each one's choices, random scores and a random row, written as the shipped rules are."""
+    rng = random.Random(seed)
+    lines = []
+    for index in range(count):
+        questions = rng.sample(ruleset.questions, questions_per_rule)
+        when = ", ".join(f"{q.id}: [{', '.join(c.id for c in rng.sample(q.choices, rng.randint(1, len(q.choices))))}]"
+                         for q in questions)
+        scores = ", ".join(f"{o.id}: {rng.choice((-3, -2, -1, 1, 2, 3))}" for o in ruleset.options)
+        lines += [f"  - id: extra-{index}", f"    criterion: {rng.choice(ruleset.criteria).id}",
+                  f"    when: {{{when}}}", f"    scores: {{{scores}}}", f"    because: Extra rule {index}.", ""]
+    text = RULES.read_text(encoding="utf-8")
+    at = text.find("\nscenarios:")  # the rules section ends where the scenarios start (or at the end)
+    at = len(text) if at < 0 else at + 1
+    return text[:at] + "\n".join(lines) + text[at:]
+
+
+def compile_scaling(ruleset) -> None:
+    print(f"\nCompile scaling (rules.yaml plus generated rules; median of {LARGE_LOADS} loads)")
+    cases = [("1 000 rules each naming all 12 questions", 1000, len(ruleset.questions), LARGE_LOAD_TARGET_MS),
+             ("700 rules each naming 8 questions (was 37 s)", 700, min(8, len(ruleset.questions)), None)]
+    for name, count, per_rule, target in cases:
+        text = with_extra_rules(ruleset, count, per_rule, SEED)
+        try:
+            loads = [timed_ms(lambda text=text: load_rules_text(text, "generated.yaml")) for _ in range(LARGE_LOADS)]
+        except RulesError as error:
+            print(f"  {name}: does not load:\n{error}")
+            continue
+        median = statistics.median(loads)
+        goal = f" (target ≤ {target:,.0f} ms) {verdict(median, target)}" if target is not None else ""
+        print(f"  {name}: load and validate {median:,.0f} ms{goal}; {len(text.encode()) / 1024:.0f} KiB")
+    large = load_rules_text(with_extra_rules(ruleset, 1000, len(ruleset.questions), SEED), "generated.yaml")
+    warm(large)
+    refused = winner_table(large).refused
+    sets = random_answer_sets(large, 300, SEED)
+    samples = per_call(lambda answers: explain(evaluate(large, answers)).as_json(), sets)
+    print(f"  on the first: evaluate + explain + as_json mean {statistics.mean(samples):.2f} ms; open-question "
+          + (f"outlooks sampled through the engine ({refused})" if refused else "outlooks from the numpy tables"))
 
 
 def per_call(call: Callable[[object], object], items: list) -> list[float]:
@@ -132,6 +178,7 @@ def main() -> int:
     for name, samples in parts.items():
         part_mean, part_tail = statistics.mean(samples), p99(samples)
         line(name, f"mean {part_mean * 1000:6.1f} µs, p99 {part_tail * 1000:6.1f} µs", None, 0.0)
+    compile_scaling(ruleset)
     return 0
 
 

@@ -27,7 +27,7 @@ from recommender.links import canonical_query
 
 WRK = "/usr/bin/wrk"
 INSTALL_HINT = "run scripts/install-bench-deps (apt-get install wrk)"
-SECRET_KEY = "dockwise-bench-fixed-secret-key"
+SECRET_KEY = "dockwise-benchmarks-fixed-secret-key"
 WRK_MARK = "WRK_JSON "
 
 # One script for every load: `fixed` sends wrk's own URL, `get` cycles through paths and `post` through JSON bodies

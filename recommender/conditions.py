@@ -1,16 +1,18 @@
-"""Rule conditions (`when`): parsed once from plain values, compiled into lookup tables."""
+"""Rule conditions (`when`): parsed once from plain values, compiled into a few alternatives of per-question choices."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import did_you_mean
 
 COMBINATORS = ("any", "all", "not")
-# A rule reading more questions than this many answer combinations should be split.
-MAX_TABLE = 1 << 16
+# Alternatives a condition may expand to: `question: [choices]` entries and several keys are one; each `any` entry
+# adds its own, and `all` or several keys over `any`s, or `not` over several entries, multiply them.
+MAX_CUBES = 64
+# Combinations of alternatives examined while compiling one file's conditions (about a second at worst).
+MAX_WORK = 1 << 18
 
 State = tuple[int, ...]  # per question: 0 = unanswered, i + 1 = its i-th choice
 
@@ -136,28 +138,134 @@ class ConditionParser:
         return Answered(question, frozenset(states)) if ok else None
 
 
-def truth_table(condition: Condition, sizes: list[int]) -> tuple[tuple[int, ...], tuple[int, ...], bytes] | None:
-    """The questions a condition reads, their strides, and one byte per combination of their states.
+Literal = tuple[int, int]   # (question, mask): bit s of mask is set when state s satisfies it (bit 0 never is)
+Cube = tuple[Literal, ...]  # holds when every literal holds; one literal per question, by question
 
-    `sizes[q]` is the number of choices of question q. Returns None when the table would exceed MAX_TABLE.
+
+class ConditionTooComplexError(Exception):
+    """A condition expands to more alternatives than MAX_CUBES, or the file's conditions to more than MAX_WORK."""
+
+    def __init__(self, message: str, whole_file: bool = False):
+        super().__init__(message)
+        self.whole_file = whole_file  # the budget of the whole file is spent: no later condition can compile
+
+
+class CubeCompiler:
+    """Compiles conditions into a few alternatives ("cubes"), each a conjunction of per-question choice sets.
+
+    A rule fires when any of its cubes holds (disjunctive normal form). `all` and several keys multiply the
+    alternatives of their parts and `not` distributes over them, so a deep nest can expand exponentially: each
+    condition may keep at most MAX_CUBES alternatives, and the whole file may examine at most MAX_WORK combinations
+    of alternatives while expanding (a budget shared by every condition of one file, `work` counts them).
     """
-    questions = tuple(sorted(condition.questions()))
-    counts = [sizes[q] + 1 for q in questions]
-    total = 1
-    for count in counts:
-        total *= count
-    if total > MAX_TABLE:
-        return None
-    strides = []
-    stride = 1
-    for count in reversed(counts):
-        strides.append(stride)
-        stride *= count
-    strides.reverse()
-    state = [0] * len(sizes)
-    table = bytearray(total)
-    for index, combo in enumerate(itertools.product(*(range(count) for count in counts))):
-        for q, s in zip(questions, combo):
-            state[q] = s
-        table[index] = condition.holds(tuple(state))
-    return questions, tuple(strides), bytes(table)
+
+    def __init__(self, sizes: list[int]):
+        self.answered = [((1 << (size + 1)) - 1) & ~1 for size in sizes]  # every state but 0 (unanswered)
+        self.work = 0
+
+    def compile(self, condition: Condition) -> tuple[Cube, ...]:
+        """The cubes of a condition (none when it can never hold); raise ConditionTooComplexError past a ceiling."""
+        if isinstance(condition, Answered):
+            mask = 0
+            for state in condition.states:
+                mask |= 1 << state
+            return (((condition.question, mask),),)
+        if isinstance(condition, AnyOf):
+            found: list[Cube] = []
+            for part in condition.parts:
+                found.extend(self.compile(part))
+            return self._simplify(found)
+        if isinstance(condition, AllOf):
+            cubes: tuple[Cube, ...] = ((),)
+            for part in condition.parts:
+                cubes = self._product(cubes, self.compile(part))
+            return cubes
+        # Not: every question the part names answered, and for each of the part's cubes some literal failing.
+        questions = sorted(condition.part.questions())
+        cubes = (tuple((q, self.answered[q]) for q in questions),)
+        for cube in self.compile(condition.part):
+            cubes = self._product(cubes, tuple(((q, self.answered[q] & ~mask),) for q, mask in cube
+                                               if self.answered[q] & ~mask))
+        return cubes
+
+    def _product(self, left: tuple[Cube, ...], right: tuple[Cube, ...]) -> tuple[Cube, ...]:
+        """The alternatives of (any of `left`) and (any of `right`)."""
+        combinations = len(left) * len(right)
+        self.work += combinations
+        if combinations > MAX_CUBES * MAX_CUBES:
+            raise ConditionTooComplexError(f"it expands to more than {MAX_CUBES} alternatives")
+        if self.work > MAX_WORK:
+            raise ConditionTooComplexError(
+                f"the file's conditions up to here expand to more than {MAX_WORK:,} combinations of alternatives",
+                whole_file=True)
+        found = []
+        for a in left:
+            for b in right:
+                cube = _both(a, b)
+                if cube is not None:
+                    found.append(cube)
+        return self._simplify(found)
+
+    def _simplify(self, cubes: list[Cube]) -> tuple[Cube, ...]:
+        """Without duplicates, with alternatives that differ on one question merged, and within MAX_CUBES."""
+        unique = list(dict.fromkeys(cubes))
+        if len(unique) > 1:
+            unique = _merged(unique)
+        if len(unique) > MAX_CUBES:
+            # Dropping absorbed cubes costs a comparison per pair: tried only when it may bring them within the limit.
+            unique = _absorbed(unique) if len(unique) <= 4 * MAX_CUBES else unique
+            if len(unique) > MAX_CUBES:
+                raise ConditionTooComplexError(f"it expands to more than {MAX_CUBES} alternatives")
+        return tuple(unique)
+
+
+def _both(a: Cube, b: Cube) -> Cube | None:
+    """The cube holding where both hold, or None when they never hold together."""
+    if not a:
+        return b
+    if not b:
+        return a
+    masks = dict(a)
+    for q, mask in b:
+        if q in masks:
+            mask &= masks[q]
+            if not mask:
+                return None
+        masks[q] = mask
+    return tuple(sorted(masks.items()))
+
+
+def _merged(cubes: list[Cube]) -> list[Cube]:
+    """Merge cubes that name the same questions and differ in one question's choices (their union), until none do."""
+    changed = True
+    while changed:
+        changed = False
+        for position in range(max(len(cube) for cube in cubes)):
+            groups: dict[tuple, int] = {}
+            kept: list[Cube] = []
+            for cube in cubes:
+                if position >= len(cube):
+                    kept.append(cube)
+                    continue
+                key = (tuple(q for q, _ in cube), cube[:position] + cube[position + 1:])
+                at = groups.get(key)
+                if at is None:
+                    groups[key] = len(kept)
+                    kept.append(cube)
+                else:
+                    q, mask = kept[at][position]
+                    kept[at] = kept[at][:position] + ((q, mask | cube[position][1]),) + kept[at][position + 1:]
+                    changed = True
+            cubes = list(dict.fromkeys(kept))
+    return cubes
+
+
+def _absorbed(cubes: list[Cube]) -> list[Cube]:
+    """Drop each cube that holds only where another does (the more general first: fewer, wider literals)."""
+    order = sorted(cubes, key=lambda cube: (len(cube), -sum(mask.bit_count() for _, mask in cube)))
+    kept: list[Cube] = []
+    for cube in order:
+        masks = dict(cube)
+        if not any(all(q in masks and not masks[q] & ~mask for q, mask in general) for general in kept):
+            kept.append(cube)
+    return kept

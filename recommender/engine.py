@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import add
 
 from .conditions import State
 from .errors import AnswerIssue, AnswersError, did_you_mean
@@ -28,7 +27,7 @@ class Result:
     margin: int                          # winner's lead over the runner-up
     closeness: str                       # CLEAR, CLOSE or TIE
     won_on_tie: bool                     # the winner only won because it is listed first
-    keys: tuple[int, ...] = ()           # per rule, its row in its truth table for this state (what-if reuses it)
+    hits: int = 0                        # the fired rules as a bit set, bit r for rule r (what-if reuses it)
     # Per option, the (question, choice number) answers, in questionnaire order, that state a need it leaves unmet.
     unmet: tuple[tuple[tuple[int, int], ...], ...] = ()
 
@@ -79,22 +78,21 @@ def evaluate(ruleset: RuleSet, answers: Mapping[str, object]) -> Result:
 def evaluate_state(ruleset: RuleSet, state: State) -> Result:
     """Evaluate a state (per question: 0 unanswered, else choice number) under the rules."""
     n = len(ruleset.options)
-    totals = [0] * n
-    excluded: list[list[int]] = [[] for _ in range(n)]
+    # Every rule at once, on bit sets (see RuleSet.cube_fails): evaluation is on every request's path.
+    hits = ruleset.hits(ruleset.failed_cubes(state))
     fired = []
-    keys = []
-    # Each rule's row in its truth table, and the sums as rules fire: evaluation is on every request's path.
-    for index, table, points, reads in ruleset.fire_plan:
-        key = 0
-        for q, stride in reads:
-            key += state[q] * stride
-        keys.append(key)
-        if table[key]:
-            fired.append(index)
-            totals = list(map(add, totals, points))
-            for o in ruleset.rules[index].excludes:
-                excluded[o].append(index)
-    fired, keys = tuple(fired), tuple(keys)
+    rest = hits
+    while rest:
+        low = rest & -rest
+        fired.append(low.bit_length() - 1)
+        rest ^= low
+    fired = tuple(fired)
+    rules = ruleset.rules
+    totals = [sum(column) for column in zip(*[rules[r].points for r in fired])] if fired else [0] * n
+    excluded: list[list[int]] = [[] for _ in range(n)]
+    for r in fired:
+        for o in rules[r].excludes:
+            excluded[o].append(r)
     is_excluded = [bool(e) for e in excluded]
     ranking = rank(totals, is_excluded)
     winner = ranking[0]
@@ -110,7 +108,7 @@ def evaluate_state(ruleset: RuleSet, state: State) -> Result:
     else:
         closeness = CLEAR
     return Result(ruleset, state, fired, tuple(totals), tuple(tuple(e) for e in excluded), ranking, winner,
-                  runner_up, margin, closeness, won_on_tie, keys, unmet_needs(ruleset, state))
+                  runner_up, margin, closeness, won_on_tie, hits, unmet_needs(ruleset, state))
 
 
 _NONE_UNMET: dict[int, tuple[tuple[()], ...]] = {}

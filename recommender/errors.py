@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+MAX_REPORTED_ISSUES = 50  # issues a RulesError keeps (and a log or a page shows); the rest are counted
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean' hint naming the closest candidate, or None."""
@@ -49,11 +50,35 @@ class DockwiseError(Exception):
 
 
 class RulesError(DockwiseError):
-    """A rules file cannot be used; `issues` lists every reason at once."""
+    """A rules file cannot be used: `issues` holds the first MAX_REPORTED_ISSUES reasons (in the order given),
+    `omitted` how many more were found. `complete` is False when checking stopped before the end of the file
+    (too many issues to be worth finding them all), so that `omitted` counts only those found."""
 
-    def __init__(self, issues: list[RulesIssue]):
-        self.issues = list(issues)
-        super().__init__("\n".join(str(issue) for issue in self.issues))
+    def __init__(self, issues: list[RulesIssue], *, complete: bool = True):
+        issues = list(issues)
+        self.issues = issues[:MAX_REPORTED_ISSUES]
+        self.omitted = len(issues) - len(self.issues)
+        self.complete = complete
+        lines = [str(issue) for issue in self.issues]
+        if self.omitted_line:
+            lines.append(self.omitted_line)
+        super().__init__("\n".join(lines))
+
+    @property
+    def omitted_line(self) -> str | None:
+        """The line that ends the message when issues are left out, e.g. "… and 520,000 more errors (…)"."""
+        shown = f"the first {len(self.issues)} {'is' if len(self.issues) == 1 else 'are'} shown"
+        if self.complete:
+            return f"… and {self.omitted:,} more {_errors(self.omitted)} ({shown})" if self.omitted else None
+        found = len(self.issues) + self.omitted
+        if not self.omitted:
+            return f"… checking stopped after {found:,} {_errors(found)}: the rest of the file was not checked"
+        return (f"… and at least {self.omitted:,} more {_errors(self.omitted)} ({shown}; checking stopped after "
+                f"{found:,}: the rest of the file was not checked)")
+
+
+def _errors(count: int) -> str:
+    return "error" if count == 1 else "errors"
 
 
 class RulesSyntaxError(RulesError):

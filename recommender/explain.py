@@ -290,61 +290,61 @@ def what_if(result: Result) -> tuple[Change, ...]:
     rules = ruleset.rules
     options = ruleset.options
     state = result.state
-    fired = bytearray(len(rules))
-    for index in result.fired:
-        fired[index] = 1
-    keys = result.keys
+    hits = result.hits
     base_totals = result.totals
     # Exclusion counts per option; None while nothing is excluded (most results), so most changes skip them.
     base_counts = [len(e) for e in result.excluded_by] if any(result.excluded_by) else None
     # With nothing excluded, a question whose rules cannot move the lead by the margin cannot change the winner.
     margin = result.margin if base_counts is None and result.runner_up is not None else -1
     swings = _swings(ruleset)
-    readers = _shared_readers(ruleset)
+    cube_fails = ruleset.cube_fails
+    # The cubes each answer fails, and the union of those of the answers after each question: with the union of
+    # those before it, the cubes the other answers fail, whatever this question's answer.
+    parts = [fails[s] for fails, s in zip(cube_fails, state)]
+    after = [0] * (len(parts) + 1)
+    for q in range(len(parts) - 1, -1, -1):
+        after[q] = after[q + 1] | parts[q]
+    before = 0
     found = []
     for q, question in enumerate(ruleset.questions):
+        others = before | after[q + 1]
+        before |= parts[q]
         swing = swings[q]
         if swing is not None and swing < margin:
             continue
         current = state[q]
         deltas = ruleset.solo_delta[q][current]
-        shared = [(r, table, keys[r] - current * stride, stride, points, excludes)
-                  for r, table, stride, points, excludes in readers[q]]
+        shared = ruleset.shared_readers[q]
+        fails = cube_fails[q]
         for choice in range(1, len(question.choices) + 1):
             if choice == current:
                 continue
-            # Rules reading this question alone: one precomputed delta. Rules reading others too: look them up.
+            # Rules reading this question alone: one precomputed delta. Rules reading others too: those whose
+            # firing changes, from the bit sets.
             points_delta, counts_delta = deltas[choice]
             totals = list(map(add, base_totals, points_delta))
             counts = base_counts
             if counts_delta:
                 counts = list(map(add, base_counts or [0] * len(totals), counts_delta))
-            for r, table, key, stride, points, excludes in shared:
-                now = table[key + choice * stride]
-                if now != fired[r]:
-                    totals = list(map(add if now else sub, totals, points))
-                    if excludes:
-                        sign = 1 if now else -1
-                        if counts is base_counts:  # copied before its first change
-                            counts = list(base_counts or [0] * len(totals))
-                        for o in excludes:
-                            counts[o] += sign
+            now_hits = ruleset.hits(others | fails[choice]) if shared else hits
+            changed = (now_hits ^ hits) & shared
+            while changed:
+                low = changed & -changed
+                changed ^= low
+                rule = rules[low.bit_length() - 1]
+                now = now_hits & low
+                totals = list(map(add if now else sub, totals, rule.points))
+                if rule.excludes:
+                    sign = 1 if now else -1
+                    if counts is base_counts:  # copied before its first change
+                        counts = list(base_counts or [0] * len(totals))
+                    for o in rule.excludes:
+                        counts[o] += sign
             winner = winner_of(totals, counts)
             if winner != result.winner:
                 found.append(Change(question, question.choices[choice - 1], options[winner],
                                     "heavier" if winner > result.winner else "lighter", current == 0))
     return tuple(found)
-
-
-_SharedReader = tuple[int, bytes, int, tuple[int, ...], tuple[int, ...]]
-
-
-@lru_cache(maxsize=8)
-def _shared_readers(ruleset: RuleSet) -> tuple[tuple[_SharedReader, ...], ...]:
-    """Per question, the rules that read it and other questions too: (index, truth table, stride, points, excludes)."""
-    rules = ruleset.rules
-    return tuple(tuple((r, rules[r].table, stride, rules[r].points, rules[r].excludes) for r, stride in readers)
-                 for readers in ruleset.shared_readers)
 
 
 @lru_cache(maxsize=8)
@@ -353,7 +353,7 @@ def _swings(ruleset: RuleSet) -> tuple[int | None, ...]:
     reading it rules options out): each rule reading it fires or stops firing at most once."""
     swings = []
     for readers in ruleset.readers:
-        rules = [ruleset.rules[r] for r, _ in readers]
+        rules = [ruleset.rules[r] for r in readers]
         excludes = any(rule.excludes for rule in rules)
         swings.append(None if excludes else sum(max(rule.points) - min(rule.points) for rule in rules))
     return tuple(swings)

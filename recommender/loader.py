@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .conditions import MAX_TABLE, ConditionParser, truth_table
+from .conditions import MAX_CUBES, ConditionParser, ConditionTooComplexError, CubeCompiler
 from .errors import RulesIssue, RulesSyntaxError, RulesValidationError, did_you_mean
 from .model import ALL_FIELD_NAMES, SECTIONS, Closeness, RulesFile, Site
 from .ruleset import RuleSet, compile_ruleset
@@ -16,6 +16,12 @@ from .source import Source, parse_source, read_source
 
 REQUIRED_SECTIONS = ("options", "criteria", "questions", "rules")
 HEADER_FIELDS = ("version", "site", "closeness")
+MAX_RULES = 2000
+# Literals of all rules' compiled conditions (`question: [choices]` entries, once per alternative they are part of):
+# what evaluation and every what-if read. The shipped rules have 74.
+MAX_LITERALS = 50_000
+# Issues collected before checking stops (the rest of the file unchecked): RulesError then says "at least".
+MAX_COLLECTED_ISSUES = 10_000
 
 
 class _Header(BaseModel):
@@ -53,9 +59,9 @@ def validate_source(source: Source) -> RuleSet:
              if not any(issue.path[:len(path)] == path for path in said if path)]
     issues = sorted(source.issues + fresh, key=lambda issue: (issue.line, issue.column))
     if source.issues:
-        raise RulesSyntaxError(issues)
+        raise RulesSyntaxError(issues, complete=checker.complete)
     if issues:
-        raise RulesValidationError(issues)
+        raise RulesValidationError(issues, complete=checker.complete)
     assert ruleset is not None
     return ruleset
 
@@ -109,11 +115,20 @@ class _Checker:
     def __init__(self, source: Source):
         self.source = source
         self.issues: list[RulesIssue] = []
+        self.complete = True  # False when part of the file was left unchecked (too many issues, too many rules)
         # Ids of items that failed validation: references to them are not reported again as unknown.
         self.broken_ids: dict[str, set[str]] = {name: set() for name in SECTIONS}
 
     def report(self, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
         self.issues.append(self.source.issue(path, message, hint, key=key))
+
+    def enough_issues(self) -> bool:
+        """Whether checking stops here (then the rest is unchecked): a broken file costs at most
+        MAX_COLLECTED_ISSUES issues' work."""
+        if len(self.issues) < MAX_COLLECTED_ISSUES:
+            return False
+        self.complete = False
+        return True
 
     def run(self) -> RuleSet | None:
         values = self.source.values
@@ -157,12 +172,16 @@ class _Checker:
                                  self.report, ignore=self.broken_ids["questions"])
         if not isinstance(values.get("questions"), list):
             parser.ignore_unknown = True  # the missing section is reported once; its references are not
-        sizes = [len(q.choices) for q in valid_questions]
-        conditions, tables = [], []
+        compiler = CubeCompiler([len(q.choices) for q in valid_questions])
+        conditions = []
         read_questions: set[int] = set()
+        literals = 0
+        compiling = True  # until a limit of the whole file is reached: the rest is checked, not compiled
         for index, rule in enumerate(rules):
             if rule is None:
                 continue
+            if self.enough_issues():
+                break
             path = ("rules", index)
             self._known(path + ("criterion",), rule.criterion, criterion_ids, "criterion")
             for option in rule.scores:
@@ -173,20 +192,33 @@ class _Checker:
                 self.report(path, f"rule '{rule.id}' neither scores nor excludes anything",
                             "give it `scores` or `exclude`")
             condition = parser.parse(rule.when, path + ("when",))
-            if condition is None:
+            if condition is None or not compiling:
                 continue
-            table = truth_table(condition, sizes)
-            if table is None:
-                self.report(path + ("when",), f"the condition reads too many questions (over {MAX_TABLE} combinations)",
-                            "split the rule into smaller ones")
+            try:
+                cubes = compiler.compile(condition)
+            except ConditionTooComplexError as error:
+                hint = ("simplify the nested `any`/`not` of this rule and those before it" if error.whole_file else
+                        f"split the rule into several, or nest fewer `any`/`not`: a condition may expand to at most "
+                        f"{MAX_CUBES} alternatives")
+                self.report(path + ("when",), f"the condition of rule '{rule.id}' is too complex: {error}", hint)
+                compiling = not error.whole_file
                 continue
-            if not any(table[2]):
+            if not cubes:
                 self.report(path + ("when",), f"the condition of rule '{rule.id}' can never hold",
                             "a question has one answer at a time: check `all`/`not` and the choices listed")
-            read_questions.update(table[0])
-            conditions.append(condition)
-            tables.append(table)
+            literals += sum(len(cube) for cube in cubes)
+            if literals > MAX_LITERALS:
+                self.report(path + ("when",), f"the rules' conditions up to rule '{rule.id}' compile to more "
+                            f"than {MAX_LITERALS:,} literals (a question's choices in one alternative)",
+                            "a rules file needs a few hundred: merge rules, or name fewer questions per rule")
+                compiling = False
+                continue
+            named = tuple(sorted(condition.questions()))
+            read_questions.update(named)
+            conditions.append((named, cubes))
         for index, scenario in enumerate(scenarios):
+            if self.enough_issues():
+                break
             if scenario is None:
                 continue
             path = ("scenarios", index)
@@ -207,7 +239,7 @@ class _Checker:
             "criteria": criteria, "questions": questions, "rules": rules, "scenarios": scenarios,
         })
         warnings = self._warnings(model, read_questions)
-        return compile_ruleset(self.source.file, model, fingerprint(model), tables, warnings)
+        return compile_ruleset(self.source.file, model, fingerprint(model), conditions, warnings)
 
     def _header(self, values: dict) -> _Header | None:
         for key in values:
@@ -235,8 +267,15 @@ class _Checker:
             return []
         if not raw and name in REQUIRED_SECTIONS:
             self.report((name,), f"'{name}' is empty", "add at least one entry")
+        if name == "rules" and len(raw) > MAX_RULES:
+            self.report((name, MAX_RULES), f"{len(raw):,} rules, more than the {MAX_RULES:,} a rules file may hold",
+                        "merge rules of the same row, or remove rules that never change a result")
+            raw = raw[:MAX_RULES]
+            self.complete = False
         items = []
         for index, item in enumerate(raw):
+            if self.enough_issues():
+                break
             try:
                 items.append(model.model_validate(item))
             except ValidationError as error:

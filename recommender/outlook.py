@@ -12,20 +12,22 @@ distance (total variation) between the win shares knowing q's answer and not kno
 from __future__ import annotations
 
 import math
+import random
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import combinations, repeat
-from operator import mul, sub
+from itertools import combinations, product, repeat
+from operator import add, mul, sub
 from typing import NamedTuple
 
 import numpy as np
 
 from .conditions import State
-from .engine import Result
+from .engine import Result, winner_of
 from .ruleset import RuleSet
 from .space.compile import Model as _Model
+from .space.compile import SpaceTooLargeError
 from .space.compile import axes_of as _axes_of
 from .space.compile import compile_model as _compile
 from .space.kernel import draw as _draw
@@ -36,6 +38,7 @@ FULL_LIMIT = 1 << 25   # fully answered questionnaires precomputed at most (32 M
 SLICE_LIMIT = 1 << 22  # open slices evaluated exactly at most, when there is no precomputed array; beyond, sampled
 SAMPLE = 200_000       # ways drawn (fixed seed) for a slice past SLICE_LIMIT
 SAMPLE_SEED = 20240601
+ENGINE_SAMPLE = 256    # ways drawn and evaluated one at a time when the rules are too large for the numpy tables
 TIGHT = 4096           # slices with cells × open questions up to this take the tight path; larger ones are cached
 CACHED = 512           # results of large slices kept per rules version
 SHAPES_BYTES = 1 << 23  # the tight path's codes kept per rules version (the shipped rules need about 2.6 MB)
@@ -76,8 +79,10 @@ class WinnerTable:
         self.k = len(ruleset.options)
         self.dims = tuple(len(q.choices) for q in ruleset.questions)
         self._model: _Model | None = None
+        # Why the rules are too large for the numpy tables (then every outlook is sampled through the engine).
+        self.refused: str | None = None
         self.winners: np.ndarray | None = None
-        if math.prod(self.dims) <= FULL_LIMIT:
+        if math.prod(self.dims) <= FULL_LIMIT and self.model is not None:
             self.winners = _winners(self.model, (0,) * len(self.dims))
         # Per set of open questions; kept until SHAPES_BYTES, so that every request after the first is tight.
         self._shapes: OrderedDict[tuple[int, ...], _Shape] = OrderedDict()
@@ -86,9 +91,13 @@ class WinnerTable:
         self._lock = threading.Lock()  # the caches are shared by a threaded server's requests
 
     @property
-    def model(self) -> _Model:
-        if self._model is None:
-            self._model = _compile(self.ruleset, _axes_of(self.ruleset))
+    def model(self) -> _Model | None:
+        """The rules' numpy tables, built on first use; None when they are too large (see `refused`)."""
+        if self._model is None and self.refused is None:
+            try:
+                self._model = _compile(self.ruleset, _axes_of(self.ruleset))
+            except SpaceTooLargeError as error:
+                self.refused = str(error)
         return self._model
 
     def prepare(self) -> None:
@@ -156,6 +165,8 @@ class WinnerTable:
         k = self.k
         if self.winners is not None:
             ways = self.winners[tuple(s - 1 if s else slice(None) for s in state)]
+        elif self.model is None:
+            return self._by_engine(state, open_questions, dims)
         elif math.prod(dims) <= SLICE_LIMIT:
             ways = _winners(self.model, state)
         else:
@@ -182,6 +193,49 @@ class WinnerTable:
             counts += np.bincount(choice * self.k + winners, minlength=n * self.k).tolist()
         outlook = _outlook(open_questions, dims, self.k, counts, total=SAMPLE)
         return Outlook(outlook.questions, outlook.counts, outlook.total, outlook.decisiveness, exact=False)
+
+
+    def _by_engine(self, state: State, open_questions: list[int], dims: list[int]) -> Outlook:
+        """Every way, or ENGINE_SAMPLE ways drawn (fixed seed) when there are more, evaluated one at a time."""
+        k, ruleset = self.k, self.ruleset
+        total = math.prod(dims)
+        if total <= ENGINE_SAMPLE:
+            ways = product(*(range(n) for n in dims))
+        else:
+            rng = random.Random(SAMPLE_SEED)
+            ways = ([rng.randrange(n) for n in dims] for _ in range(ENGINE_SAMPLE))
+        counts = [0] * (sum(dims) * k)
+        drawn = 0
+        way_state = list(state)
+        for way in ways:
+            for q, choice in zip(open_questions, way):
+                way_state[q] = choice + 1
+            winner = _winner(ruleset, way_state)
+            offset = 0
+            for choice, n in zip(way, dims):
+                counts[(offset + choice) * k + winner] += 1
+                offset += n
+            drawn += 1
+        outlook = _outlook(open_questions, dims, k, counts, total=drawn)
+        return outlook if total <= ENGINE_SAMPLE else outlook._replace(exact=False)
+
+
+def _winner(ruleset: RuleSet, state: list[int]) -> int:
+    """The winner of one state, as `engine.evaluate_state` ranks it, without building a Result."""
+    rules = ruleset.rules
+    hits = ruleset.hits(ruleset.failed_cubes(state))
+    totals = [0] * len(ruleset.options)
+    counts = None
+    while hits:
+        low = hits & -hits
+        hits ^= low
+        rule = rules[low.bit_length() - 1]
+        totals = list(map(add, totals, rule.points))
+        if rule.excludes:
+            counts = counts or [0] * len(totals)
+            for o in rule.excludes:
+                counts[o] += 1
+    return winner_of(totals, counts)
 
 
 def _codes(dims: Sequence[int], k: int) -> np.ndarray:

@@ -589,7 +589,7 @@ def run_flask(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     assert flask.exists(), f"no flask executable next to {sys.executable}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DOCKWISE_"))}
     return subprocess.run([str(flask), "--app", "app", *args], cwd=ROOT,
-                          env={**clean, "DOCKWISE_SECRET_KEY": "test", **(env or {})},
+                          env={**clean, "DOCKWISE_SECRET_KEY": "test" * 8, **(env or {})},
                           capture_output=True, text=True, timeout=60, check=False)
 
 

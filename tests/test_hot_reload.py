@@ -1,8 +1,10 @@
 """Editing rules.yaml while Dockwise serves, and serving with rules that were broken from the start.
 
-Every write bumps the file's mtime explicitly (os.utime): two writes within one filesystem tick can otherwise leave
-(mtime_ns, size, inode) unchanged, and the test would depend on the clock instead of on the app. The served file starts
-as a copy of tests/data/minimal.yaml: what is checked is reloading, whatever the shipped rules say.
+The app here has no watcher thread (RULES_CHECK_INTERVAL 0): each test makes the look the watcher makes every interval
+itself, with `look(client)` (`health(client)` looks first too), so what a look does is tested without waiting on a
+clock. Requests never look at the file (tested below). Every write still bumps the file's mtime (os.utime), as an
+editor's save does. The served file starts as a copy of tests/data/minimal.yaml: what is checked is reloading, whatever
+the shipped rules say. tests/test_reload_safety.py runs the watcher under gunicorn.
 """
 
 from __future__ import annotations
@@ -109,11 +111,18 @@ def client(tmp_path, rules_file):
     return _app(tmp_path, rules_file.path).test_client()
 
 
+def look(client) -> None:
+    """The watcher's look at the file: a new version is checked (in a child process) and served if it passes."""
+    client.application.extensions["dockwise"].refresh()
+
+
 def health(client) -> dict:
+    """/healthz after a look at the file: 200 only when the file as it is serves, else 503."""
+    look(client)
     response = client.get("/healthz")
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert response.status_code == (200 if body["rules_fingerprint"] else 503)
+    assert response.status_code == (200 if body["status"] == "ok" else 503)
     return body
 
 
@@ -175,6 +184,7 @@ def test_a_changed_because_text_is_picked_up(client, rules_file):
 
 def test_a_changed_choice_label_reaches_the_form(client, rules_file):
     rules_file.write(edited(CHOICE_LABEL))
+    look(client)
     assert "One machine (edited)" in text_of(client, "/")
     response = client.post("/", data={"hosts": "one"})
     assert response.status_code == 303
@@ -185,6 +195,7 @@ def test_a_link_made_before_the_edit_says_the_rules_changed(client, rules_file):
     link = client.post("/", data={"hosts": "many"}).headers["Location"]
     assert "rules have changed" not in text_of(client, link)
     rules_file.write(edited(WEIGHT))
+    look(client)
     assert "rules have changed" in text_of(client, link)
 
 
@@ -205,12 +216,35 @@ def test_a_rename_with_the_same_size_and_mtime_is_picked_up_by_its_inode(client,
     assert health(client)["rules_fingerprint"] == rules_file.fingerprint() != BASE_FINGERPRINT
 
 
-def test_edits_are_not_looked_for_before_the_interval_passes(tmp_path, rules_file):
-    client = _app(tmp_path, rules_file.path, RULES_CHECK_INTERVAL=3600).test_client()
+def test_a_kubernetes_configmap_update_is_picked_up_through_its_symbolic_links(tmp_path):
+    """A mounted ConfigMap: rules.yaml → ..data/rules.yaml, and an update swaps the ..data link to a new folder."""
+    volume = tmp_path / "configmap"
+    for version, text in (("..v1", BASE_TEXT), ("..v2", edited(WEIGHT))):
+        (volume / version).mkdir(parents=True)
+        (volume / version / "rules.yaml").write_text(text, encoding="utf-8")
+    (volume / "..data").symlink_to("..v1")
+    (volume / "rules.yaml").symlink_to("..data/rules.yaml")
+    client = _app(tmp_path, volume / "rules.yaml").test_client()
     assert health(client)["rules_fingerprint"] == BASE_FINGERPRINT
-    rules_file.write(edited(WEIGHT))
-    assert health(client)["rules_fingerprint"] == BASE_FINGERPRINT
-    assert served_result(client) == expected_result(BASE_TEXT)
+    (volume / "..data_tmp").symlink_to("..v2")
+    os.replace(volume / "..data_tmp", volume / "..data")
+    assert health(client)["rules_fingerprint"] == load_rules_text(edited(WEIGHT)).fingerprint
+
+
+@pytest.mark.parametrize(("text", "served"), [(edited(WEIGHT), True), (edited(MISSPELT_CHOICE), False)],
+                         ids=["valid edit", "broken edit"])
+def test_requests_never_read_the_file_only_the_watcher_does(client, rules_file, text, served):
+    assert client.get("/healthz").get_json()["rules_fingerprint"] == BASE_FINGERPRINT
+    rules_file.write(text)
+    for _ in range(3):
+        response = client.get("/healthz")
+        assert response.status_code == 200
+        assert response.get_json()["status"] == "ok"
+        assert response.get_json()["rules_fingerprint"] == BASE_FINGERPRINT
+        assert served_result(client) == expected_result(BASE_TEXT)
+    look(client)
+    after = load_rules_text(text).fingerprint if served else BASE_FINGERPRINT
+    assert client.get("/healthz").get_json()["rules_fingerprint"] == after
 
 
 # --- broken edits ---------------------------------------------------------------------------------------------------
@@ -393,7 +427,7 @@ def test_rules_broken_from_the_start_are_served_once_fixed(broken_app, rules_fil
 def _python(code: str, rules_path: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKWISE_", "FLASK_"))}
     env["DOCKWISE_RULES_PATH"] = str(rules_path)
-    env["DOCKWISE_SECRET_KEY"] = "subprocess-test-key"  # so the repo's instance folder is not written to
+    env["DOCKWISE_SECRET_KEY"] = "subprocess-test-key-" * 2  # so the repo's instance folder is not written to
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=60, check=False)
 
@@ -413,7 +447,8 @@ def test_gunicorns_app_refuses_to_serve_broken_rules_with_every_error(tmp_path, 
     traceback, a race in gunicorn's arbiter, not in Dockwise). scripts/run preloads: the master refuses, once.
     """
     rules_file.write(edited(MISSPELT_CHOICE))
-    server = Server(tmp_path, env={"DOCKWISE_RULES_PATH": str(rules_file.path)}, preload=preload,
+    server = Server(tmp_path, env={"DOCKWISE_RULES_PATH": str(rules_file.path),
+                                   "DOCKWISE_STATE_DIR": str(tmp_path / "state")}, preload=preload,
                     workers=2 if preload else 1)
     with pytest.raises(ServerError, match="gunicorn exited with 3 before serving"):
         server.start()

@@ -70,11 +70,13 @@ RESPONSES = [
 
 @pytest.fixture
 def make_app(tmp_path):
-    """An app as in production (CSRF on, PROXY_FIX 0 unless given) with the test-only routes."""
+    """An app as in production (CSRF on, PROXY_FIX 0 unless given) with the test-only routes, serving the public
+    host (and localhost, the test client's)."""
     def make(**config):
         return add_test_routes(create_app({
             "TESTING": True, "SECRET_KEY": "https-test-secret", "RULES_PATH": str(RULES_PATH),
-            "INSTANCE_PATH": str(tmp_path / "instance"), "WTF_CSRF_ENABLED": True, "PROXY_FIX": 0, **config}))
+            "INSTANCE_PATH": str(tmp_path / "instance"), "WTF_CSRF_ENABLED": True, "PROXY_FIX": 0,
+            "TRUSTED_HOSTS": ["localhost", PUBLIC_HOST], **config}))
     return make
 
 
@@ -321,14 +323,17 @@ def apps_by_proxy_count(tmp_path_factory):
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@given(values=st.lists(st.sampled_from(["https", "http", "HTTPS", "wss", "ws", "", "ftp", " https "]),
+@given(values=st.lists(st.sampled_from(["https", "http", "HTTPS", "wss", "ws", "", "ftp", " https ", "javascript"]),
                        min_size=1, max_size=3),
        proxy_fix=st.sampled_from([0, 1]))
-def test_hsts_exactly_when_the_trusted_proxy_says_https(apps_by_proxy_count, values, proxy_fix):
+def test_hsts_exactly_when_the_trusted_proxy_says_https_and_any_other_scheme_is_refused(apps_by_proxy_count, values,
+                                                                                        proxy_fix):
     header = ", ".join(values)
     response = apps_by_proxy_count[proxy_fix].test_client().get("/api/questions",
                                                                 headers={"X-Forwarded-Proto": header})
-    # With one trusted proxy the last (non-empty) value is the proxy's own; https and wss are the secure schemes.
+    # With one trusted proxy the last (non-empty) value is the proxy's own: it must be http or https, exactly (it ends
+    # up in every absolute link); without a trusted proxy the header is ignored.
     items = [value.strip() for value in values if value.strip()]
-    secure = proxy_fix == 1 and bool(items) and items[-1] in ("https", "wss")
-    assert ("Strict-Transport-Security" in response.headers) == secure, header
+    said = items[-1] if proxy_fix == 1 and items else None
+    assert response.status_code == (400 if said not in (None, "http", "https") else 200), header
+    assert ("Strict-Transport-Security" in response.headers) == (said in ("https", "wss")), header

@@ -269,8 +269,8 @@ def test_file_over_1_mib_is_refused_and_1_mib_is_not(tmp_path, via):
     assert load(padded_minimal(MAX_BYTES)).warnings == load_rules_text(MINIMAL_TEXT, "big.yaml").warnings
     with pytest.raises(RulesSyntaxError) as caught:
         load(padded_minimal(MAX_BYTES + 1))
-    assert str(caught.value) == ("big.yaml:1:1: (top level): file is larger than 1 MiB "
-                                 "(a rules file is a few hundred lines)")
+    assert str(caught.value) == ("big.yaml:1:1: (top level): file is 1,048,577 bytes, larger than the limit of 1 MiB "
+                                 "(1,048,576 bytes) (a rules file is a few hundred lines: remove what is not needed)")
 
 
 def nested_when(depth: int) -> str:

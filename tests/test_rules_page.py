@@ -31,7 +31,8 @@ WAIT = 120  # seconds: a generous bound for a slow machine, never reached when t
 
 # Two valid edits of High Availability's weight (its text occurs exactly once in the shipped file).
 WEIGHT = "    weight: 1.5\n"
-HEAVIER, LIGHTER = WEIGHT.replace("1.5", "4"), WEIGHT.replace("1.5", "0.5")
+# Both keep every golden scenario passing: a version whose scenarios fail is not served.
+HEAVIER, LIGHTER = WEIGHT.replace("1.5", "3.5"), WEIGHT.replace("1.5", "0.5")
 
 
 class Gate:
@@ -143,7 +144,10 @@ def expected_matrix(report, old, new) -> list[list[str]]:
 
 
 class RulesFile:
-    """A copy of rules.yaml that tests edit; each write moves the mtime a whole second on (see test_hot_reload)."""
+    """A copy of rules.yaml that tests edit; each write moves the mtime a whole second on (see test_hot_reload), and
+    has `holder` (when set) look at the file, as its watcher thread would."""
+
+    holder = None
 
     def __init__(self, path: Path):
         self.path = path
@@ -155,6 +159,8 @@ class RulesFile:
         self.path.write_text(text, encoding="utf-8")
         self.mtime_ns += 1_000_000_000
         os.utime(self.path, ns=(self.mtime_ns, self.mtime_ns))
+        if self.holder is not None:
+            self.holder.refresh()
         return load_rules(self.path).fingerprint
 
 
@@ -165,9 +171,10 @@ def rules_file(tmp_path) -> RulesFile:
 
 @pytest.fixture
 def reloading_app(tmp_path, rules_file):
-    """An app serving the editable copy, looking at the file on every request."""
+    """An app serving the editable copy, looking at the file after each write (and without a watcher thread)."""
     application = create_app({"TESTING": True, "RULES_PATH": str(rules_file.path), "SECRET_KEY": "test-secret",
                               "INSTANCE_PATH": str(tmp_path / "instance"), "RULES_CHECK_INTERVAL": 0})
+    rules_file.holder = application.extensions["dockwise"]
     yield application
     space_of(application).wait(WAIT)
 
@@ -241,7 +248,7 @@ def test_after_a_hot_reload_the_page_shows_what_changed(reloading_app, rules_fil
     gate.close()
     heavier = rules_file.write(SHIPPED_TEXT.replace(WEIGHT, HEAVIER))
     pending = source(client)
-    assert "High Availability <span class=\"lead-points\">weight 4</span>" in pending  # the rules are current
+    assert "High Availability <span class=\"lead-points\">weight 3.5</span>" in pending  # the rules are current
     changed = section(pending, "what-changed")
     assert statuses(changed) == [f"What changed since rules version {shipped.fingerprint}, which this server served "
                                  f"before, is being computed — reload in a few seconds."]

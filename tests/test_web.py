@@ -445,6 +445,7 @@ def test_a_rules_change_the_questionnaire_shows_changes_its_bytes_and_etag(tmp_p
     rules.write_text(yaml.safe_dump(edited, sort_keys=False, allow_unicode=True), encoding="utf-8")
     later = rules.stat().st_mtime_ns + 1_000_000_000  # a whole second later, whatever the file system's clock
     os.utime(rules, ns=(later, later))
+    client.application.extensions["dockwise"].refresh()  # the watcher's look: requests never read the file
     after = client.get("/", headers={"If-None-Match": before.headers["ETag"]})
     assert after.status_code == 200
     assert after.headers["ETag"] != before.headers["ETag"]
@@ -1090,10 +1091,12 @@ def test_healthz_reports_the_rules(client):
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     health = response.get_json()
-    assert set(health) == {"status", "rules_fingerprint", "rules_loaded_at", "rules_error"}
+    assert set(health) == {"status", "rules_fingerprint", "rules_loaded_at", "rules_error", "rules_errors_omitted",
+                           "rules_file_sha256"}
     assert health["status"] == "ok"
     assert health["rules_fingerprint"] == FINGERPRINT
     assert health["rules_error"] is None
+    assert health["rules_errors_omitted"] == 0
     loaded = datetime.fromisoformat(health["rules_loaded_at"])
     assert loaded.tzinfo is not None
     assert abs(time.time() - loaded.timestamp()) < 600
@@ -1360,7 +1363,8 @@ def test_session_cookie_over_https_is_secure_with_hsts(csrf_client):
     pytest.param(0, "https", False, id="no proxy configured: the header is not trusted"),
 ])
 def test_behind_a_proxy_x_forwarded_proto_decides_hsts_and_secure_cookie(make_app, proxy_fix, forwarded, secure):
-    client = make_app(WTF_CSRF_ENABLED=True, PROXY_FIX=proxy_fix).test_client()
+    client = make_app(WTF_CSRF_ENABLED=True, PROXY_FIX=proxy_fix,
+                      TRUSTED_HOSTS=["localhost", "dockwise.example"]).test_client()
     headers = {"X-Forwarded-Proto": forwarded, "X-Forwarded-Host": "dockwise.example"} if forwarded else {}
     response = client.get(PROTECTED, headers=headers)
     assert response.status_code == 200
@@ -1378,7 +1382,7 @@ def test_behind_a_proxy_x_forwarded_proto_decides_hsts_and_secure_cookie(make_ap
 
 
 def test_behind_a_proxy_the_share_link_uses_the_public_address(make_app):
-    client = make_app(PROXY_FIX=1).test_client()
+    client = make_app(PROXY_FIX=1, TRUSTED_HOSTS="dockwise.example").test_client()
     headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "dockwise.example"}
     doc = page(client.get("/results?" + canonical({"services": "few"}), headers=headers))
     assert doc.find("input", id="share-link").attrs["value"] == \
@@ -1456,21 +1460,31 @@ def _post_over_https_from_another_site(client, monkeypatch):
                        headers={"Referer": "https://elsewhere.example" + PROTECTED})
 
 
-@pytest.mark.parametrize("attempt", [_post_without_token, _post_bad_token, _post_without_session_cookie,
-                                     _post_token_of_another_session, _post_expired_token,
-                                     _post_over_https_without_referer, _post_over_https_from_another_site],
-                         ids=lambda f: f.__name__.removeprefix("_post_"))
-def test_csrf_failure_is_a_friendly_400_page_and_reloading_the_form_lets_it_be_sent(csrf_client, monkeypatch,
-                                                                                      attempt):
+@pytest.mark.parametrize(("attempt", "reason", "hint"), [
+    (_post_without_token, "The CSRF token is missing.", "arrived without its security token"),
+    (_post_bad_token, "The CSRF token is invalid.", "damaged or was not made by this site"),
+    (_post_without_session_cookie, "The CSRF session token is missing.", "Allow cookies for this site."),
+    (_post_token_of_another_session, "The CSRF tokens do not match.", "belongs to another browser session"),
+    (_post_expired_token, "The CSRF token has expired.", "left open too long"),
+    (_post_over_https_without_referer, "The referrer header is missing.", "set DOCKWISE_PUBLIC_URL"),
+    (_post_over_https_from_another_site, "The referrer does not match the host.", "set DOCKWISE_PUBLIC_URL"),
+], ids=lambda value: value.__name__.removeprefix("_post_") if callable(value) else "")
+def test_csrf_failure_is_a_400_page_naming_its_reason_and_reloading_the_form_lets_it_be_sent(
+        csrf_client, monkeypatch, caplog, attempt, reason, hint):
     response = attempt(csrf_client, monkeypatch)
     doc = page(response, 400)
     assert_layout(doc)
     main = doc.find("main")
     assert main.find("h1").text == "Please send the form again"
     assert doc.find("title").text == "400 Please send the form again — Dockwise"
-    assert "security token was missing or had expired" in main.text
+    assert reason in main.text
+    assert hint in main.text
     assert "Go back, reload the page and send it again." in main.text
     assert not doc.find_all("form")  # a plain error page: nothing was sent, nothing is re-rendered
+    # Whoever runs the site sees the same reason in the log, with the address.
+    logged = [record.getMessage() for record in caplog.records
+              if record.name == "dockwise.web" and record.levelname == "WARNING"]
+    assert logged == [f"form refused on POST {PROTECTED}: {reason}"]
     # As the page says: reload the form (a fresh token) and send it again.
     https = attempt in (_post_over_https_without_referer, _post_over_https_from_another_site)
     base_url = "https://localhost" if https else "http://localhost"
@@ -1684,7 +1698,7 @@ def test_different_instance_folders_get_different_keys(tmp_path):
     assert len(keys) == 2
 
 
-@pytest.mark.parametrize("key", ["from-the-environment-0123456789abcdef", "1234567890" * 4, "1e10"],
+@pytest.mark.parametrize("key", ["from-the-environment-0123456789abcdef", "1234567890" * 4, "1e" + "0" * 32],
                          ids=["text", "digits only", "looks like a float"])
 def test_the_environment_secret_key_wins_and_nothing_is_written(tmp_path, monkeypatch, key):
     monkeypatch.setenv("DOCKWISE_SECRET_KEY", key)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from flask import Flask, current_app
 
 from recommender import RuleSet
-from recommender.space import DiffReport, ExploreReport, diff, explore
+from recommender.space import DiffReport, ExploreReport, SpaceTooLargeError, diff, explore
 
 log = logging.getLogger("dockwise.analysis")
 
@@ -155,12 +155,19 @@ class AnswerSpace:
             key = (ruleset.fingerprint, previous.fingerprint if previous else None)
             try:
                 self._publish(key, space_state=READY, space=explore(ruleset))
+            except SpaceTooLargeError as error:  # valid rules, too large to analyse: a reason, not a traceback
+                log.warning("no answer-space analysis of rules %s: %s", ruleset.fingerprint, error)
+                self._publish(key, space_state=FAILED)
             except Exception:
                 log.exception("could not compute the answer-space analysis of rules %s", ruleset.fingerprint)
                 self._publish(key, space_state=FAILED)
             if previous is not None and not self._superseded():
                 try:
                     self._publish(key, change_state=READY, change=Change.of(diff(previous, ruleset), previous, ruleset))
+                except SpaceTooLargeError as error:
+                    log.warning("no comparison of rules %s with %s: %s", ruleset.fingerprint, previous.fingerprint,
+                                error)
+                    self._publish(key, change_state=FAILED)
                 except Exception:
                     log.exception("could not compare rules %s with the previous version %s", ruleset.fingerprint,
                                   previous.fingerprint)

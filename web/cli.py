@@ -21,6 +21,7 @@ from recommender.space import (
     DEFAULT_BUDGET,
     DEFAULT_SAMPLE,
     DEFAULT_SEED,
+    SpaceTooLargeError,
     diff,
     diff_text,
     explore,
@@ -52,7 +53,10 @@ def _load_or_exit(spec: str | None, beside: str | None = None) -> RuleSet:
     except RulesError as error:
         for issue in error.issues:
             click.echo(str(issue), err=True)
-        click.echo(f"{len(error.issues)} error(s) in {spec_name(spec)}", err=True)
+        if error.omitted_line:  # past the first 50: how many more, or that checking stopped
+            click.echo(error.omitted_line, err=True)
+        found = len(error.issues) + error.omitted
+        click.echo(f"{'at least ' if not error.complete else ''}{found:,} error(s) in {spec_name(spec)}", err=True)
         sys.exit(1)
     except RulesSourceError as error:
         click.echo(f"error: {error}", err=True)
@@ -60,6 +64,14 @@ def _load_or_exit(spec: str | None, beside: str | None = None) -> RuleSet:
     for warning in ruleset.warnings:
         click.echo(warning, err=True)
     return ruleset
+
+
+def _analysed(run):
+    """Run a whole-space analysis; rules too large for it exit with status 1 and the reason, not a traceback."""
+    try:
+        return run()
+    except SpaceTooLargeError as error:
+        raise click.ClickException(f"cannot analyse the answer space: {error}") from None
 
 
 def _space_options(command):
@@ -86,7 +98,7 @@ def check_command(path: str | None, budget: int, sample: int, seed: int) -> None
     """
     ruleset = _load_or_exit(path)
     click.echo(check_summary(ruleset))
-    report = monotonicity(ruleset, budget=budget, sample=sample, seed=seed)
+    report = _analysed(lambda: monotonicity(ruleset, budget=budget, sample=sample, seed=seed))
     click.echo(monotonicity_text(report))
     if report.count:
         sys.exit(1)
@@ -165,7 +177,7 @@ def explore_command(path: str | None, as_json: bool, budget: int, sample: int, s
     options that never win, the closest calls and a typical questionnaire per option.
     """
     ruleset = _load_or_exit(path)
-    _echo(explore(ruleset, budget=budget, sample=sample, seed=seed), as_json, explore_text)
+    _echo(_analysed(lambda: explore(ruleset, budget=budget, sample=sample, seed=seed)), as_json, explore_text)
 
 
 @rules_cli.command("diff")
@@ -180,4 +192,4 @@ def diff_command(old: str, new: str | None, as_json: bool, budget: int, sample: 
     new = new or current_app.config["RULES_PATH"]
     old_rules = _load_or_exit(old, beside=new)
     new_rules = _load_or_exit(new)
-    _echo(diff(old_rules, new_rules, budget=budget, sample=sample, seed=seed), as_json, diff_text)
+    _echo(_analysed(lambda: diff(old_rules, new_rules, budget=budget, sample=sample, seed=seed)), as_json, diff_text)

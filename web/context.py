@@ -11,7 +11,7 @@ from .paths import site_paths
 
 
 def current_rules() -> RuleSet:
-    """The rules this worker serves now (reloaded first when the file changed)."""
+    """The rules this worker serves now (a request never reads the file: the rules holder's watcher does)."""
     return current_app.extensions["dockwise"].get()
 
 
@@ -41,5 +41,6 @@ def results_path(query: str) -> str:
 
 
 def share_url(query: str) -> str:
-    """The absolute share link of a canonical query: the one place it is built (page, record and API)."""
+    """The absolute share link of a canonical query: the one place it is built (page, record and API). With
+    DOCKWISE_PUBLIC_URL set, the request's scheme, host and script root are the public URL's (security.PublicOrigin)."""
     return f"{request.scheme}://{request.host}{results_path(query)}"

@@ -1,4 +1,4 @@
-"""Error pages in the site's layout, JSON under /api/, and a friendly CSRF failure that keeps the answers."""
+"""Error pages in the site's layout, JSON under /api/, and a CSRF failure that says (and logs) its real reason."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from flask import Flask, current_app, jsonify, render_template, request
 from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from .rules_holder import RulesUnavailableError
 
@@ -21,9 +21,29 @@ EXPLANATIONS = {
     415: "The request body is not in a format this address accepts.",
     500: "Something went wrong on our side. Your answers are safe in the link you came from; please try again.",
     503: "Dockwise's rules could not be loaded, so no recommendation can be made right now.",
-    "csrf": "The form could not be sent because its security token was missing or had expired (this happens when "
-            "a page is left open for a long time, or cookies are blocked). Go back, reload the page and send it "
-            "again.",
+}
+# Werkzeug's own message would repeat the Host header, which the client wrote.
+UNTRUSTED_HOST = ("This site does not answer to the host name in the request's Host header. If you run this site, add "
+                  "the name to DOCKWISE_TRUSTED_HOSTS, or make the proxy in front pass the public host "
+                  "(nginx: proxy_set_header Host $host).")
+AGAIN = "Go back, reload the page and send it again."
+PROXY_HINT = ("If you run this site behind a proxy, the proxy must pass the public Host and X-Forwarded-Proto (with "
+              "DOCKWISE_PROXY_FIX set), or set DOCKWISE_PUBLIC_URL to the address users open.")
+# Flask-WTF's reasons for refusing a form, each with what the user (or whoever runs the site) can do about it.
+CSRF_HINTS = {
+    "The CSRF token is missing.": f"The form arrived without its security token. {AGAIN}",
+    "The CSRF session token is missing.": "Your browser did not send back this site's cookie, which the form's "
+                                          f"security token belongs to (cookies blocked, or cleared). Allow cookies "
+                                          f"for this site. {AGAIN}",
+    "The CSRF token has expired.": f"The page was left open too long, and its security token expired. {AGAIN}",
+    "The CSRF token is invalid.": f"The form's security token is damaged or was not made by this site. {AGAIN}",
+    "The CSRF tokens do not match.": "The form's security token belongs to another browser session (the page was "
+                                     f"opened before your session changed). {AGAIN}",
+    "The referrer header is missing.": "Over HTTPS the browser must say which page sent the form (the Referer "
+                                       "header), and it did not: a privacy setting or extension may remove it. "
+                                       f"{AGAIN} {PROXY_HINT}",
+    "The referrer does not match the host.": "The form was sent from a page at another address than the one it "
+                                             f"was sent to. {AGAIN} {PROXY_HINT}",
 }
 
 
@@ -49,15 +69,20 @@ def handle_http_error(error: HTTPException):
     # A message given with abort(...) says more than the general explanation of the status.
     custom = error.description and error.description != type(error).description
     message = error.description if custom else EXPLANATIONS.get(status, error.description or "")
+    if isinstance(error, SecurityError):
+        message = UNTRUSTED_HOST
     if status == 405 and headers:
         message += f" It accepts: {headers['Allow']}."
     return _error_response(status, error.name, message, headers)
 
 
 def handle_csrf_error(error: CSRFError):
+    reason = error.description or "The CSRF check failed."
+    log.warning("form refused on %s %s: %s", request.method, request.path, reason)
+    message = f"{reason} {CSRF_HINTS.get(reason, AGAIN)}"
     if _is_api():
-        return _error_response(400, "Bad Request", "the form's security token is missing or expired")
-    return _error_response(400, "Please send the form again", EXPLANATIONS["csrf"])
+        return _error_response(400, "Bad Request", message)
+    return _error_response(400, "Please send the form again", message)
 
 
 def handle_unavailable(_error):

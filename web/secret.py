@@ -1,22 +1,97 @@
-"""The secret key: from the environment, else generated once into the instance folder and shared by all workers."""
+"""The secret key that signs sessions and CSRF tokens: from DOCKWISE_SECRET_KEY or DOCKWISE_SECRET_KEY_FILE (what a
+deployment of several instances needs: the same key everywhere), else generated once into the instance folder and
+shared by all workers of the machine.
+
+A key Dockwise cannot use stops it starting with a ConfigError naming the setting.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
 
+from .settings import ConfigError
 
-def load_or_create_secret_key(instance_path: str) -> str:
+MIN_KEY_BYTES = 32
+HOW_TO_MAKE_ONE = "python -c 'import secrets; print(secrets.token_hex(32))'"
+SETTINGS = "DOCKWISE_SECRET_KEY or DOCKWISE_SECRET_KEY_FILE"
+
+
+def _as_text_if_ascii(key: bytes) -> str | bytes:
+    """A key as text when it is ASCII (as a generated one is), else the bytes themselves: both sign the same."""
+    return key.decode("ascii") if key.isascii() else key
+
+
+def checked_key(key: bytes, setting: str) -> bytes:
+    """`key` when it is long enough, else a ConfigError naming `setting`."""
+    if len(key) < MIN_KEY_BYTES:
+        unit = "byte" if len(key) == 1 else "bytes"
+        raise ConfigError(f"{setting} is {len(key)} {unit} long; use at least {MIN_KEY_BYTES} random bytes, e.g. "
+                          f"`{HOW_TO_MAKE_ONE}`.")
+    return key
+
+
+def environment_key(value: str) -> str:
+    """DOCKWISE_SECRET_KEY's value, checked."""
+    checked_key(value.encode("utf-8", "surrogateescape"), "DOCKWISE_SECRET_KEY")
+    return value
+
+
+def read_key_file(path: str) -> str | bytes:
+    """The key in DOCKWISE_SECRET_KEY_FILE (a Docker or Kubernetes secret): its bytes without the trailing newline."""
+    try:
+        with open(path, "rb") as handle:
+            key = handle.read(64 * 1024).rstrip(b"\r\n")
+    except OSError as error:
+        raise ConfigError(f"DOCKWISE_SECRET_KEY_FILE names {path}, which cannot be read: {error.strerror}. Point it "
+                          f"at a readable file holding at least {MIN_KEY_BYTES} random bytes.") from None
+    return _as_text_if_ascii(checked_key(key, f"DOCKWISE_SECRET_KEY_FILE ({path})"))
+
+
+def secret_key(config, instance_path: str) -> str | bytes:
+    """The key for the app, from (in order) SECRET_KEY_FILE, SECRET_KEY, or the instance folder's generated key.
+
+    Refused: both settings at once, and no setting when DOCKWISE_PUBLIC_URL says this is a deployment.
+    """
+    key_file, key = config.get("SECRET_KEY_FILE"), config.get("SECRET_KEY")
+    if key_file and key:
+        raise ConfigError(f"Both DOCKWISE_SECRET_KEY and DOCKWISE_SECRET_KEY_FILE ({key_file}) are set; set only "
+                          "one of them.")
+    if key_file:
+        return read_key_file(str(key_file))
+    if key:
+        return key
+    if config.get("PUBLIC_URL"):
+        raise ConfigError(f"DOCKWISE_PUBLIC_URL is set, so this is a deployment that may run several instances "
+                          f"behind one name, and each must sign forms with the same key: set {SETTINGS} (at least "
+                          f"{MIN_KEY_BYTES} random bytes, e.g. `{HOW_TO_MAKE_ONE}`).")
+    return load_or_create_secret_key(instance_path)
+
+
+def load_or_create_secret_key(instance_path: str) -> str | bytes:
     """Read instance/secret_key, creating it atomically (first writer wins) if it does not exist."""
     path = os.path.join(instance_path, "secret_key")
     try:
-        with open(path, encoding="ascii") as handle:
-            key = handle.read().strip()
+        return _load_or_create(path)
+    except OSError as error:
+        raise ConfigError(f"No secret key is set and none can be kept in {path}: {error.strerror}. Set {SETTINGS} "
+                          f"(at least {MIN_KEY_BYTES} random bytes, e.g. `{HOW_TO_MAKE_ONE}`), or make "
+                          f"{instance_path} a writable folder.") from None
+
+
+def _read(path: str) -> str | bytes:
+    with open(path, "rb") as handle:
+        return _as_text_if_ascii(handle.read(64 * 1024).strip())
+
+
+def _load_or_create(path: str) -> str | bytes:
+    try:
+        key = _read(path)
         if key:
             return key
     except FileNotFoundError:
         pass
-    os.makedirs(instance_path, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     temporary = f"{path}.{os.getpid()}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
@@ -24,11 +99,9 @@ def load_or_create_secret_key(instance_path: str) -> str:
     try:
         os.link(temporary, path)  # fails if another worker got there first; then theirs is the key
     except FileExistsError:
-        with open(path, encoding="ascii") as handle:
-            if not handle.read().strip():
-                os.replace(temporary, path)  # an empty key file (a crash while writing?) is replaced
+        if not _read(path):
+            os.replace(temporary, path)  # an empty key file (a crash while writing?) is replaced
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    with open(path, encoding="ascii") as handle:
-        return handle.read().strip()
+    return _read(path)

@@ -6,6 +6,7 @@ model), `kernel` (grid and sample evaluation), `checks` (dead weight, idle rows,
 """
 
 from .compare import diff
+from .compile import SpaceTooLargeError
 from .kernel import DEFAULT_BUDGET, DEFAULT_SAMPLE, DEFAULT_SEED
 from .ordering import monotonicity
 from .reports import DiffReport, ExploreReport, MonotonicityReport, Share, wilson
@@ -13,4 +14,5 @@ from .survey import explore
 from .text import diff_text, explore_text, monotonicity_text
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_SAMPLE", "DEFAULT_SEED", "DiffReport", "ExploreReport", "MonotonicityReport",
-           "Share", "diff", "diff_text", "explore", "explore_text", "monotonicity", "monotonicity_text", "wilson"]
+           "Share", "SpaceTooLargeError", "diff", "diff_text", "explore", "explore_text", "monotonicity",
+           "monotonicity_text", "wilson"]

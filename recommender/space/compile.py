@@ -13,9 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ruleset import RuleSet
+from ..errors import DockwiseError
+from ..ruleset import CompiledRule, RuleSet
 
 FACTOR_LIMIT = 1 << 16           # rules reading questions whose combinations fit here are summed into one table
+RULE_LIMIT = 1 << 16             # the most combinations of the answers to the questions one rule reads
+CELLS_LIMIT = 1 << 23            # the most cells of all the summed tables, times the options (a few tens of MB)
+
+
+class SpaceTooLargeError(DockwiseError):
+    """The rules are valid but too large for the whole-space analysis; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -96,17 +103,7 @@ def compile_model(ruleset: RuleSet, axes: Sequence[Axis], order: Sequence[int] |
     unit = math.gcd(unit, ruleset.close_micro) or 1
     terms = []
     for rule in ruleset.rules:
-        counts = [len(ruleset.questions[q].choices) + 1 for q in rule.questions]
-        table = np.frombuffer(rule.table, dtype=np.uint8).reshape(counts).astype(bool)
-        targets = []
-        for i, q in enumerate(rule.questions):
-            t, statemap = where.get(q, (-1, np.zeros(1, dtype=np.intp)))
-            table = np.take(table, statemap, axis=i)
-            if t >= 0:
-                targets.append(t)
-        table = table.reshape([table.shape[i] for i, q in enumerate(rule.questions) if q in where])
-        table = np.ascontiguousarray(table.transpose(sorted(range(len(targets)), key=targets.__getitem__)))
-        terms.append(Term(rule.rule.id, rule.criterion, tuple(sorted(targets)), table,
+        terms.append(Term(rule.rule.id, rule.criterion, *_fires(rule, where, dims),
                           tuple(p // unit for p in rule.points), rule.excludes))
     live = [t for t in terms if t.fires.any() and (any(t.points) or t.excludes)]
     bound = max(sum(abs(t.points[o]) for t in live) for o in range(k))
@@ -120,6 +117,39 @@ def compile_model(ruleset: RuleSet, axes: Sequence[Axis], order: Sequence[int] |
     return Model(ruleset, tuple(axes), dims, k, unit, close, big, dtype, tuple(terms),
                  _factors(live, dims, k, dtype, count_type), excludable, count_type,
                  tuple(order) if order is not None else tuple(range(len(axes))))
+
+
+def _fires(rule: CompiledRule, where: dict[int, tuple[int, np.ndarray]],
+           dims: tuple[int, ...]) -> tuple[tuple[int, ...], np.ndarray]:
+    """The analysed axes a rule reads (ascending) and where it fires over them: the union of its cubes, each the
+    outer product of one boolean vector per axis."""
+    axes = sorted(where[q][0] for q in rule.questions if q in where)
+    cells = math.prod(dims[a] for a in axes)
+    if cells > RULE_LIMIT:
+        raise SpaceTooLargeError(
+            f"rule '{rule.rule.id}' reads {len(axes)} questions ({cells:,} combinations of their answers): the "
+            f"whole-space analysis handles rules over at most {RULE_LIMIT:,} combinations; "
+            "split it into rules that read fewer questions to analyse these rules")
+    position = {a: i for i, a in enumerate(axes)}
+    fires = np.zeros([dims[a] for a in axes], dtype=bool)
+    for cube in rule.cubes:
+        vectors = [np.ones(dims[a], dtype=bool) for a in axes]
+        for q, mask in cube:
+            if q not in where:  # a question outside the analysed axes stays unanswered: no literal holds there
+                break
+            t, statemap = where[q]
+            vectors[position[t]] = (mask >> statemap & 1).astype(bool)
+        else:
+            fires |= _outer(vectors)
+    return tuple(axes), fires
+
+
+def _outer(vectors: list[np.ndarray]) -> np.ndarray:
+    """The outer product of boolean vectors: True where every vector is (an empty list is a scalar True)."""
+    result = np.ones((), dtype=bool)
+    for vector in vectors:
+        result = np.multiply.outer(result, vector)
+    return result
 
 
 def for_grid(model: Model, like: Model | None = None) -> Model:
@@ -163,6 +193,12 @@ def _factors(terms: list[Term], dims: tuple[int, ...], k: int, dtype: type,
         else:
             best[0].update(axes)
             best[1].extend(groups[axes])
+    cells = k * sum(math.prod(dims[a] for a in axis_set) for axis_set, _ in merged)
+    if cells > CELLS_LIMIT:
+        raise SpaceTooLargeError(
+            f"the rules read {len(merged):,} sets of questions too large to share a table, whose tables would hold "
+            f"{cells:,} cells: the whole-space analysis handles at most {CELLS_LIMIT:,}; "
+            "rules that read the same few questions share one")
     factors = []
     everything = tuple(range(len(dims)))
     for axis_set, members in merged:
