@@ -7,6 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 MAX_REPORTED_ISSUES = 50  # issues a RulesError keeps (and a log or a page shows); the rest are counted
+# Issues collected before checking stops (the rest of the file unchecked): a broken file costs at most this many
+# issues' work, by the reader and by the checker alike, and RulesError then says "at least".
+MAX_COLLECTED_ISSUES = 10_000
+
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean' hint naming the closest candidate, or None."""
@@ -66,15 +70,25 @@ class RulesError(DockwiseError):
 
     @property
     def omitted_line(self) -> str | None:
-        """The line that ends the message when issues are left out, e.g. "… and 520,000 more errors (…)"."""
-        shown = f"the first {len(self.issues)} {'is' if len(self.issues) == 1 else 'are'} shown"
-        if self.complete:
-            return f"… and {self.omitted:,} more {_errors(self.omitted)} ({shown})" if self.omitted else None
-        found = len(self.issues) + self.omitted
-        if not self.omitted:
-            return f"… checking stopped after {found:,} {_errors(found)}: the rest of the file was not checked"
-        return (f"… and at least {self.omitted:,} more {_errors(self.omitted)} ({shown}; checking stopped after "
-                f"{found:,}: the rest of the file was not checked)")
+        """The line that ends the message when issues are left out (see the module's `omitted_line`)."""
+        return omitted_line(len(self.issues), self.omitted, complete=self.complete)
+
+
+def omitted_line(shown: int, omitted: int, *, complete: bool = True) -> str | None:
+    """The line after the `shown` issues listed: how many more were found, and whether checking stopped early.
+
+    None when nothing was left out and checking finished, else (docs/rules-format.md's examples) "… and 1,454 more
+    errors (the first 50 are shown)" or "… and at least 9,950 more errors (the first 50 are shown; checking stopped
+    after 10,000: the rest of the file was not checked)".
+    """
+    listed = f"the first {shown} {'is' if shown == 1 else 'are'} shown"
+    if complete:
+        return f"… and {omitted:,} more {_errors(omitted)} ({listed})" if omitted else None
+    found = shown + omitted
+    if not omitted:
+        return f"… checking stopped after {found:,} {_errors(found)}: the rest of the file was not checked"
+    return (f"… and at least {omitted:,} more {_errors(omitted)} ({listed}; checking stopped after {found:,}: the "
+            f"rest of the file was not checked)")
 
 
 def _errors(count: int) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .conditions import MAX_CUBES, ConditionParser, ConditionTooComplexError, CubeCompiler
-from .errors import RulesIssue, RulesSyntaxError, RulesValidationError, did_you_mean
+from .errors import MAX_COLLECTED_ISSUES, RulesIssue, RulesSyntaxError, RulesValidationError, did_you_mean
 from .model import ALL_FIELD_NAMES, SECTIONS, Closeness, RulesFile, Site
 from .ruleset import RuleSet, compile_ruleset
 from .source import Source, parse_source, read_source
@@ -20,8 +20,6 @@ MAX_RULES = 2000
 # Literals of all rules' compiled conditions (`question: [choices]` entries, once per alternative they are part of):
 # what evaluation and every what-if read. The shipped rules have 74.
 MAX_LITERALS = 50_000
-# Issues collected before checking stops (the rest of the file unchecked): RulesError then says "at least".
-MAX_COLLECTED_ISSUES = 10_000
 
 
 class _Header(BaseModel):
@@ -54,9 +52,9 @@ def validate_source(source: Source) -> RuleSet:
     checker = _Checker(source)
     ruleset = checker.run()
     # A refused tag, date or unquoted boolean also fails validation at the same place: report it once.
-    said = [issue.path for issue in source.issues]
+    said = {issue.path for issue in source.issues if issue.path}  # a set: looked up once per prefix, not scanned
     fresh = [issue for issue in checker.issues
-             if not any(issue.path[:len(path)] == path for path in said if path)]
+             if not any(issue.path[:end] in said for end in range(1, len(issue.path) + 1))]
     issues = sorted(source.issues + fresh, key=lambda issue: (issue.line, issue.column))
     if source.issues:
         raise RulesSyntaxError(issues, complete=checker.complete)
@@ -124,8 +122,8 @@ class _Checker:
 
     def enough_issues(self) -> bool:
         """Whether checking stops here (then the rest is unchecked): a broken file costs at most
-        MAX_COLLECTED_ISSUES issues' work."""
-        if len(self.issues) < MAX_COLLECTED_ISSUES:
+        MAX_COLLECTED_ISSUES issues' work, the reader's included."""
+        if len(self.issues) + len(self.source.issues) < MAX_COLLECTED_ISSUES:
             return False
         self.complete = False
         return True

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from yaml.constructor import SafeConstructor
 
-from .errors import RulesIssue, RulesSyntaxError
+from .errors import MAX_COLLECTED_ISSUES, RulesIssue, RulesSyntaxError
 
 MAX_BYTES = 1024 * 1024
 # Values (scalars, lists and mappings) a file may hold: the shipped rules have about 2,600, and a file of 1,000
@@ -112,7 +112,8 @@ class _Reader:
 
     No node tree is built (the time and memory of a large file go into its values alone). Aliases, nesting deeper
     than MAX_DEPTH and more than MAX_VALUES values refuse the file: the first two with every alias found (and any
-    syntax error), the others at once, where they occur.
+    syntax error), the others at once, where they occur. Reading stops at an issue past MAX_COLLECTED_ISSUES (aliases
+    included), and the file is refused with those found and the rest unchecked.
     """
 
     def __init__(self, text: str, name: str):
@@ -175,9 +176,9 @@ class _Reader:
                                                f"the file holds more than {MAX_VALUES:,} values",
                                                "a rules file holds a few thousand: remove what is not needed")])
         if isinstance(event, yaml.AliasEvent):
-            self.refusals.append(RulesIssue(self.name, mark.line + 1, mark.column + 1, (),
-                                            f"aliases (*{event.anchor}) are not allowed",
-                                            "write the value out in full"))
+            self._collect(self.refusals, RulesIssue(self.name, mark.line + 1, mark.column + 1, (),
+                                                    f"aliases (*{event.anchor}) are not allowed",
+                                                    "write the value out in full"))
             return event
         if event.anchor is not None:
             self.composer_error |= event.anchor in self.anchors
@@ -206,7 +207,14 @@ class _Reader:
                 level -= 1
 
     def _issue(self, mark, path: Path_, message: str, hint: str | None = None) -> None:
-        self.issues.append(RulesIssue(self.name, mark.line + 1, mark.column + 1, path, message, hint))
+        self._collect(self.issues, RulesIssue(self.name, mark.line + 1, mark.column + 1, path, message, hint))
+
+    def _collect(self, issues: list[RulesIssue], issue: RulesIssue) -> None:
+        """Keep `issue` in `issues`; past MAX_COLLECTED_ISSUES, stop reading and refuse the file with those found
+        (aliases alone if any, as at the end), saying that the rest was not checked."""
+        if len(self.issues) + len(self.refusals) >= MAX_COLLECTED_ISSUES:
+            raise RulesSyntaxError(self.refusals or self.issues, complete=False)
+        issues.append(issue)
 
     def _tag(self, event: yaml.Event, kind: type) -> str:
         tag = event.tag

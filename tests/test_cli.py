@@ -610,3 +610,12 @@ def test_flask_executable_reports_broken_rules_named_in_the_environment(broken_r
     assert "Traceback" not in completed.stderr
     assert completed.stdout == ""
     assert len(error_lines(completed.stderr)) == 2
+
+
+@pytest.mark.parametrize(("name", "value"), [("PROXY_FIX", "abc"), ("PUBLIC_URL", "ftp://example.com"),
+                                             ("SECRET_KEY", "short")])
+def test_a_setting_it_cannot_use_is_one_error_line_not_a_traceback(name, value):
+    completed = run_flask("rules", "check", env={f"DOCKWISE_{name}": value})
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.startswith(f"Error: DOCKWISE_{name}")

@@ -316,6 +316,47 @@ def test_checking_stops_after_10000_errors_and_says_there_are_at_least_that_many
                                            f"checking stopped after {found:,}: the rest of the file was not checked)")
 
 
+@pytest.mark.parametrize(("item", "first_message"), [
+    ("yes", "unquoted yes is read by YAML as the boolean true"),
+    ("*a", "aliases (*a) are not allowed"),
+])
+def test_yaml_level_errors_stop_being_collected_at_10000(item, first_message):
+    text = "version: 1\nrules: [" + ", ".join([item] * 150_000) + "]\n"
+    with pytest.raises(RulesSyntaxError) as caught:
+        load_rules_text(text, "junk.yaml")
+    error = caught.value
+    assert first_message in str(error.issues[0])
+    assert (error.issues[0].line, error.issues[0].column) == (2, len("rules: [") + 1)
+    assert not error.complete
+    assert 50 + error.omitted == 10_000
+    assert str(error).splitlines()[-1] == ("… and at least 9,950 more errors (the first 50 are shown; checking stopped "
+                                           "after 10,000: the rest of the file was not checked)")
+
+
+def test_yaml_level_and_content_errors_share_one_cap():
+    text = ("version: 1\nrules: [" + ", ".join(["yes"] * 9_000) + "]\n"
+            "scenarios: [" + ", ".join(["1"] * 12_000) + "]\n")
+    with pytest.raises(RulesSyntaxError) as caught:
+        load_rules_text(text, "junk.yaml")
+    error = caught.value
+    assert not error.complete
+    assert 9_000 <= len(error.issues) + error.omitted <= 10_000
+
+
+@pytest.mark.parametrize(("shown", "omitted", "complete", "line"), [
+    (50, 0, True, None),
+    (1, 1, True, "… and 1 more error (the first 1 is shown)"),
+    (50, 7_950, True, "… and 7,950 more errors (the first 50 are shown)"),
+    (3, 0, False, "… checking stopped after 3 errors: the rest of the file was not checked"),
+    (50, 9_950, False, "… and at least 9,950 more errors (the first 50 are shown; checking stopped after 10,000: "
+                       "the rest of the file was not checked)"),
+])
+def test_the_count_line_for_what_was_left_out(shown, omitted, complete, line):
+    from recommender.errors import omitted_line
+
+    assert omitted_line(shown, omitted, complete=complete) == line
+
+
 def test_a_short_error_list_has_no_count_line(shipped_text):
     with pytest.raises(RulesError) as caught:
         load_rules_text(shipped_text.replace("version: 1", "version: 2", 1), "rules.yaml")

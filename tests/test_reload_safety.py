@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import os
+import random
 import re
 import signal
 import time
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from shipped import RULES_PATH
 
 from app import create_app
@@ -30,7 +32,7 @@ from recommender import RulesError, load_rules_text
 from recommender.loader import MAX_RULES
 from recommender.scenarios import run_scenarios
 from recommender.source import MAX_BYTES
-from web.rules_check import Budget, check_in_child
+from web.rules_check import SERVE_BUDGET_MS, Budget, check_in_child, judge
 from web.settings import ConfigError
 
 SHIPPED = RULES_PATH.read_text(encoding="utf-8")
@@ -311,6 +313,34 @@ def test_a_check_that_needs_more_memory_than_its_budget_is_refused_and_names_the
     assert "DOCKWISE_RULES_RELOAD_MEMORY_MB" in verdict.errors[0]
 
 
+def slow_to_answer(text: str, count: int = 380) -> str:
+    """`text` with `count` more rules, each `all:` of two `any:` lists of 8 answers: 64 alternatives a rule, within
+    every size limit, yet about 70 ms of CPU per questionnaire (the shipped rules: under 1 ms)."""
+    data = yaml.safe_load(text)
+    rng = random.Random(7)
+    answers = [(q["id"], c["id"]) for q in data["questions"] for c in q["choices"]]
+    rows = [c["id"] for c in data["criteria"]]
+    rules = []
+    for index in range(count):
+        picks = [f"{{{question}: {choice}}}" for question, choice in rng.sample(answers, 16)]
+        rules.append(f"  - id: slow-{index}\n    criterion: {rng.choice(rows)}\n"
+                     f"    when: {{all: [{{any: [{', '.join(picks[:8])}]}}, {{any: [{', '.join(picks[8:])}]}}]}}\n"
+                     "    scores: {docker: 0.001}\n    because: Slow to check.\n")
+    return text.replace("\nrules:\n", "\nrules:\n" + "".join(rules), 1)
+
+
+def test_a_version_that_makes_every_request_slow_is_refused():
+    text = slow_to_answer(SHIPPED)
+    load_rules_text(text)  # valid, and within every size limit
+    verdict = judge(text.encode(), "rules.yaml", frozenset())
+    assert not verdict.ok
+    assert len(verdict.errors) == 1
+    assert ERROR_LINE.match(verdict.errors[0])
+    assert "ms of CPU with these rules" in verdict.errors[0]
+    assert f"the reload budget is {SERVE_BUDGET_MS:g} ms" in verdict.errors[0]
+    assert judge(SHIPPED.encode(), "rules.yaml", frozenset()).ok
+
+
 def test_thousands_of_errors_are_capped_on_healthz_and_in_the_log(served):
     text = "version: 1\nrules: [" + ", ".join(["{}"] * 1999) + "]\n"
     with pytest.raises(RulesError) as raised:
@@ -358,17 +388,22 @@ def degraded_app(tmp_path):
     return make
 
 
-@pytest.mark.parametrize(("remote_addr", "headers", "setting", "details"), [
-    ("127.0.0.1", {}, False, True),
-    ("::1", {}, False, True),
-    ("203.0.113.9", {}, False, False),
-    ("127.0.0.1", {"X-Forwarded-For": "203.0.113.9"}, False, False),  # a local proxy passing a request on
-    ("127.0.0.1", {"Forwarded": "for=203.0.113.9"}, False, False),
-    ("203.0.113.9", {}, True, True),
-], ids=["local", "local IPv6", "remote", "through a local proxy", "through a proxy (RFC 7239)", "remote, setting on"])
-def test_healthz_shows_why_it_is_degraded_only_locally_or_when_asked(degraded_app, remote_addr, headers, setting,
+@pytest.mark.parametrize(("remote_addr", "headers", "config", "details"), [
+    ("127.0.0.1", {}, {}, True),
+    ("::1", {}, {}, True),
+    ("203.0.113.9", {}, {}, False),
+    ("127.0.0.1", {"X-Forwarded-For": "203.0.113.9"}, {}, False),  # a local proxy passing a request on
+    ("127.0.0.1", {"Forwarded": "for=203.0.113.9"}, {}, False),
+    # Behind a configured proxy, a request from 127.0.0.1 is the proxy's, whether or not it adds X-Forwarded-For.
+    ("127.0.0.1", {}, {"PROXY_FIX": 1}, False),
+    ("127.0.0.1", {}, {"PUBLIC_URL": "https://dockwise.example.com"}, False),
+    ("203.0.113.9", {}, {"HEALTH_DETAILS": True}, True),
+    ("127.0.0.1", {}, {"PROXY_FIX": 1, "HEALTH_DETAILS": True}, True),
+], ids=["local", "local IPv6", "remote", "through a local proxy", "through a proxy (RFC 7239)",
+        "behind a configured proxy", "with a public URL", "remote, setting on", "behind a proxy, setting on"])
+def test_healthz_shows_why_it_is_degraded_only_locally_or_when_asked(degraded_app, remote_addr, headers, config,
                                                                      details):
-    client = degraded_app(HEALTH_DETAILS=setting).test_client()
+    client = degraded_app(**config).test_client()
     response = client.get("/healthz", headers=headers, environ_base={"REMOTE_ADDR": remote_addr})
     assert response.status_code == 503
     body = response.get_json()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from routes import PROTECTED, add_test_routes
-from shipped import RULES_PATH
+from shipped import ROOT, RULES_PATH
 
 from app import ConfigError, create_app
 from harness.server import Server, ServerError
@@ -51,6 +53,20 @@ def form_sent_to_the_other(first, second) -> int:
     return other.post(PROTECTED, data={"csrf_token": token, "note": "ship it"}).status_code
 
 
+def start_in_a_process(instance: Path, prelude: str = "", **environment: str) -> str:
+    """What creating the app in a fresh Python process prints (its ConfigError, or "started"), given 30 s at most:
+    a start-up that hangs fails the test instead of the suite."""
+    script = (f"{prelude}\nfrom app import ConfigError, create_app\ntry:\n"
+              f"    create_app({{'RULES_PATH': {str(RULES_PATH)!r}, 'INSTANCE_PATH': {str(instance)!r}}})\n"
+              "    print('started')\nexcept ConfigError as error:\n    print(error)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **environment},
+                              capture_output=True, text=True, timeout=30, check=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("creating the app did not finish within 30 s")
+    return done.stdout.strip()
+
+
 def unwritable_folder(tmp_path: Path) -> Path:
     """A folder that cannot be created or written, even by root: its parent is a regular file (ENOTDIR)."""
     blocker = tmp_path / "a-file"
@@ -81,14 +97,33 @@ def test_a_short_key_file_is_refused_naming_the_setting_and_the_file(tmp_path, m
 
 @pytest.mark.parametrize(("make", "reason"), [
     (lambda tmp_path: tmp_path / "missing", "No such file or directory"),
-    (lambda tmp_path: tmp_path, "Is a directory"),
+    (lambda tmp_path: tmp_path, "it is a directory, not a regular file"),
     (lambda tmp_path: unwritable_folder(tmp_path), "Not a directory"),
-], ids=["missing", "a folder", "under a file"])
+    (lambda tmp_path: Path("/dev/null"), "it is a device, not a regular file"),
+], ids=["missing", "a folder", "under a file", "a device"])
 def test_an_unreadable_key_file_is_refused_naming_the_setting_and_the_reason(tmp_path, monkeypatch, make, reason):
     path = make(tmp_path)
     monkeypatch.setenv("DOCKWISE_SECRET_KEY_FILE", str(path))
     message = refusal(tmp_path / "instance")
     assert message.startswith(f"DOCKWISE_SECRET_KEY_FILE names {path}, which cannot be read: {reason}.")
+
+
+def test_a_fifo_as_key_file_is_refused_at_once_instead_of_hanging_start_up(tmp_path):
+    fifo = tmp_path / "key"
+    os.mkfifo(fifo)  # nothing ever writes to it: opened for reading the usual way, it waits for a writer forever
+    said = start_in_a_process(tmp_path / "instance", DOCKWISE_SECRET_KEY_FILE=str(fifo))
+    assert said == (f"DOCKWISE_SECRET_KEY_FILE names {fifo}, which cannot be read: it is a FIFO (named pipe), not a "
+                    "regular file. Point it at a readable file holding at least 32 random bytes.")
+
+
+def test_a_generated_key_that_cannot_be_written_leaves_no_file_behind(tmp_path):
+    """A full disk, here a file size limit of 0 bytes: the key's temporary file is removed, not left to pile up."""
+    instance = tmp_path / "instance"
+    limit = ("import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))")
+    said = start_in_a_process(instance, prelude=limit)
+    assert said.startswith(f"No secret key is set and none can be kept in {instance / 'secret_key'}: File too large.")
+    assert list(instance.iterdir()) == []
 
 
 def test_both_key_settings_at_once_are_refused(tmp_path, monkeypatch):
@@ -136,6 +171,17 @@ def test_two_instances_with_the_same_key_file_accept_each_others_forms(tmp_path,
     assert form_sent_to_the_other(first, second) == 303
     assert not (tmp_path / "one").exists()  # nothing generated: the key came from the file
     assert not (tmp_path / "two").exists()
+
+
+def test_a_key_file_reached_through_symbolic_links_is_read(tmp_path, monkeypatch):
+    """A Kubernetes secret: `key` → `..data/key`, `..data` → a timestamped folder holding the file."""
+    version = tmp_path / "..2024_06_01_12_00_00.1"
+    version.mkdir()
+    (version / "key").write_text(KEY + "\n", encoding="ascii")
+    (tmp_path / "..data").symlink_to(version.name)
+    (tmp_path / "key").symlink_to("..data/key")
+    monkeypatch.setenv("DOCKWISE_SECRET_KEY_FILE", str(tmp_path / "key"))
+    assert build(tmp_path / "instance").secret_key == KEY
 
 
 def test_instances_with_the_environment_key_and_the_same_key_in_a_file_agree(tmp_path, monkeypatch):

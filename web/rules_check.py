@@ -9,24 +9,35 @@ imports the core only (no Flask), so it starts in about 0.3 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
+import random
 import resource
 import signal
 import stat
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from recommender import RuleSet, evaluate, explain
 from recommender.errors import RulesError, RulesIssue, RulesSyntaxError
 from recommender.loader import validate_source
+from recommender.outlook import warm
 from recommender.scenarios import run_scenarios
 from recommender.source import MAX_BYTES, parse_source
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_REPORTED = 50  # issues kept per verdict (in the log and on /healthz); the rest are counted
+# What serving one questionnaire (evaluate, explain, the JSON document) may cost with a new version, in CPU
+# milliseconds, median over the golden scenarios and seeded random answer sets: a version within every size limit can
+# still make each request slow (many `any:`/`not:` alternatives per rule), and a worker serves requests one at a time.
+SERVE_BUDGET_MS = 20.0
+SERVE_SAMPLES = 48
+PR_SET_PDEATHSIG = 1
 NICENESS = 5  # the child yields some of the CPU to the workers serving requests
 # The time budget is CPU time, so that a verdict does not depend on how busy the machine is; a child still running
 # after this many times the budget in wall-clock time (a starved machine) is stopped, and its version looked at again.
@@ -50,13 +61,13 @@ class Budget:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a version of the rules may be served; if not, why (the first MAX_REPORTED lines, the rest counted)."""
+    """Whether a version of the rules may be served; if not, why (the first MAX_REPORTED_ISSUES lines, then a count)."""
 
     ok: bool
     fingerprint: str | None = None
     errors: tuple[str, ...] = ()
     omitted: int = 0
-    omitted_line: str | None = None  # e.g. "… and 7,950 more errors (the first 50 are shown)"
+    omitted_line: str | None = None  # e.g. "… and 1,454 more errors (the first 50 are shown)"
     seconds: float = 0.0
     final: bool = True  # False: no verdict on the content itself (the machine was too busy): look at it again
 
@@ -72,13 +83,8 @@ class Verdict:
 
     @classmethod
     def refused(cls, error: RulesError, seconds: float = 0.0) -> Verdict:
-        """The verdict for a RulesError: its first MAX_REPORTED issues, and how many more there were."""
-        lines = tuple(str(issue) for issue in error.issues[:MAX_REPORTED])
-        omitted = len(error.issues) - len(lines) + int(getattr(error, "omitted", 0))
-        line = getattr(error, "omitted_line", None) if len(error.issues) <= MAX_REPORTED else None
-        if line is None and omitted:
-            line = f"… and {omitted:,} more errors (the first {len(lines)} are shown)"
-        return cls(False, None, lines, omitted, line, seconds)
+        """The verdict for a RulesError: its issues (it keeps the first MAX_REPORTED_ISSUES), and how many more."""
+        return cls(False, None, tuple(str(issue) for issue in error.issues), error.omitted, error.omitted_line, seconds)
 
     def log_lines(self) -> list[str]:
         """The errors as the log shows them: each line, then how many more there were."""
@@ -90,42 +96,54 @@ def problem(name: str, message: str, hint: str | None = None) -> RulesError:
     return RulesSyntaxError([RulesIssue(name, 1, 1, (), message, hint)])
 
 
-def read_rules_file(path: str, name: str) -> bytes:
-    """The file's bytes (at most MAX_BYTES + 1 of them); raise RulesError when it cannot be read or is no regular file.
+class NotRegularFileError(OSError):
+    """Something other than a regular file is at the path; `kind` says what."""
 
-    Opened without blocking, so a FIFO, a device or a directory put at the path is refused instead of hanging the
-    reader; symbolic links are followed (a Kubernetes ConfigMap swaps a `..data` link).
-    """
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        raise problem(name, f"cannot read the file: {error.strerror}",
-                      "check that the file exists and that Dockwise may read it") from None
+    def __init__(self, path: str | os.PathLike, kind: str):
+        super().__init__(f"{path} is not a regular file ({kind})")
+        self.kind = kind
+
+
+def read_regular_file(path: str | os.PathLike, limit: int, *, follow_links: bool = True) -> bytes:
+    """At most `limit` + 1 bytes of a regular file, so that a caller can tell a file over its limit; raise OSError
+    (NotRegularFileError for a FIFO, device, directory or socket). Opened without blocking, so a FIFO put at the path
+    is refused instead of hanging the reader."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
+    descriptor = os.open(path, flags)
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
-            kind = FILE_KINDS.get(stat.S_IFMT(mode), "not a file")
-            raise problem(name, f"not a regular file ({kind}): Dockwise reads rules only from a regular file",
-                          f"put the rules file itself at {path}")
+            raise NotRegularFileError(path, FILE_KINDS.get(stat.S_IFMT(mode), "not a file"))
         chunks, size = [], 0
-        while size <= MAX_BYTES:
-            chunk = os.read(descriptor, MAX_BYTES + 1 - size)
-            if not chunk:
-                break
+        while size <= limit and (chunk := os.read(descriptor, limit + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
         return b"".join(chunks)
-    except OSError as error:
-        raise problem(name, f"cannot read the file: {error.strerror}", "check the file and the disk") from None
     finally:
         os.close(descriptor)
+
+
+def read_rules_file(path: str, name: str) -> bytes:
+    """The file's bytes (at most MAX_BYTES + 1 of them); raise RulesError when it cannot be read or is no regular file.
+
+    Symbolic links are followed (a Kubernetes ConfigMap swaps a `..data` link).
+    """
+    try:
+        return read_regular_file(path, MAX_BYTES)
+    except NotRegularFileError as error:
+        raise problem(name, f"not a regular file ({error.kind}): Dockwise reads rules only from a regular file",
+                      f"put the rules file itself at {path}") from None
+    except OSError as error:
+        raise problem(name, f"cannot read the file: {error.strerror or error}",
+                      "check that the file exists and that Dockwise may read it") from None
 
 
 def check_in_child(data: bytes, name: str, budget: Budget, covered: frozenset[str] = frozenset()) -> Verdict:
     """Judge `data` in a child process: loaded, every golden scenario passing, and still a golden scenario for each
     option in `covered` (the options the rules being served have one for). Never raises."""
-    command = [sys.executable, "-m", "web.rules_check", "--name", name, "--memory", str(budget.memory),
-               "--seconds", f"{budget.seconds:g}", "--covered", ",".join(sorted(covered))]
+    command = [sys.executable, "-m", "web.rules_check", "--parent", str(os.getpid()), "--name", name,
+               "--memory", str(budget.memory), "--seconds", f"{budget.seconds:g}",
+               "--covered", ",".join(sorted(covered))]
     # One thread for numpy's BLAS: its per-thread arenas would otherwise count against the memory budget.
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     started = time.monotonic()
@@ -156,8 +174,8 @@ def check_in_child(data: bytes, name: str, budget: Budget, covered: frozenset[st
 
 # --- the child ------------------------------------------------------------------------------------------------------
 
-class OverBudgetError(Exception):
-    """The check used up its CPU time budget."""
+class OverBudgetError(BaseException):
+    """The check used up its CPU time budget (a BaseException: no `except Exception` in the loader may swallow it)."""
 
 
 def judge(data: bytes, name: str, covered: frozenset[str]) -> Verdict:
@@ -184,10 +202,36 @@ def judge(data: bytes, name: str, covered: frozenset[str]) -> Verdict:
                 ("scenarios",),
                 f"no golden scenario expects '{option.id}': a reload needs one for every option the rules being "
                 "served have one for, so a truncated or half-written file is not served",
-                "finish saving the file, or add a scenario that expects it"))
+                "finish saving the file, or add a scenario that expects it; to drop the option's last scenario on "
+                "purpose, restart Dockwise (a start-up serves any valid file)"))
     if issues:
         return Verdict.refused(RulesError(issues), time.monotonic() - started)
+    cost = serving_cost_ms(ruleset)
+    if cost > SERVE_BUDGET_MS:
+        slow = source.issue(
+            ("rules",), f"answering one questionnaire takes {cost:.0f} ms of CPU with these rules (the median of "
+                        f"{SERVE_SAMPLES} questionnaires; the reload budget is {SERVE_BUDGET_MS:g} ms), so this "
+                        "version is not served",
+            "use fewer rules or simpler conditions: each alternative of an `any:` or `not:` is checked per request")
+        return Verdict.refused(RulesError([slow]), time.monotonic() - started)
     return Verdict(True, ruleset.fingerprint, seconds=time.monotonic() - started)
+
+
+def serving_cost_ms(ruleset: RuleSet) -> float:
+    """The median CPU time, in ms, of answering one questionnaire (evaluate, explain, JSON) under `ruleset`: the golden
+    scenarios' answers, then seeded random ones (each question one of its choices or unanswered)."""
+    warm(ruleset)  # built once per version when a worker loads it, not per request
+    rng = random.Random(SERVE_SAMPLES)
+    samples = [scenario.answers for scenario in ruleset.scenarios][:SERVE_SAMPLES // 2]
+    while len(samples) < SERVE_SAMPLES:
+        samples.append({q.id: c.id for q in ruleset.questions
+                        if (c := rng.choice((None, *q.choices))) is not None})
+    costs = []
+    for answers in samples:
+        started = time.process_time()
+        explain(evaluate(ruleset, answers)).as_json()
+        costs.append(time.process_time() - started)
+    return statistics.median(costs) * 1000
 
 
 def limit_child(budget: Budget) -> None:
@@ -204,13 +248,25 @@ def limit_child(budget: Budget) -> None:
     signal.setitimer(signal.ITIMER_PROF, budget.seconds)
 
 
+def die_with_parent(parent: int) -> None:
+    """Have the kernel stop this check when the worker that started it exits (a worker killed mid-check would
+    otherwise leave it running out its budget)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it exited before the request took effect
+        sys.exit(1)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="Judge a rules file read on stdin; print one JSON verdict.")
+    parser.add_argument("--parent", type=int, default=0, help="the worker's pid: the check ends if it exits")
     parser.add_argument("--name", default="rules.yaml", help="the file's name in messages")
     parser.add_argument("--memory", type=int, default=Budget.memory, help="address space limit in bytes")
     parser.add_argument("--seconds", type=float, default=Budget.seconds, help="CPU time budget")
     parser.add_argument("--covered", default="", help="comma-separated options that need a golden scenario")
     args = parser.parse_args(argv)
+    if args.parent:
+        die_with_parent(args.parent)
     data = sys.stdin.buffer.read(MAX_BYTES + 1)
     covered = frozenset(option for option in args.covered.split(",") if option)
     limit_child(Budget(args.seconds, args.memory))

@@ -12,7 +12,6 @@ after SIGHUP) loads the last good version before it serves, so every worker serv
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -26,12 +25,15 @@ from recommender.outlook import warm
 
 from .rules_check import Budget, Verdict, check_in_child, problem, read_rules_file
 from .rules_store import LocalStore, SharedStore, StoreUnavailableError, process_identity, sha256
-from .settings import ConfigError
+from .settings import flag_setting, number_setting
 
 log = logging.getLogger("dockwise.rules")
 
 DEFAULT_BUDGET = Budget()
 SETTLE_SECONDS = 0.1  # new bytes must read the same twice this far apart before they are checked
+# How often the last good version's files are touched: a cleaner of old temporary files (systemd-tmpfiles removes
+# what is untouched for 10 days) must never take them from a long-running server whose rules do not change.
+TOUCH_SECONDS = 3600.0
 
 _holders: weakref.WeakSet[RulesHolder] = weakref.WeakSet()
 
@@ -65,6 +67,7 @@ class RulesHolder:
         self._store: LocalStore | SharedStore = LocalStore()
         self._shared = False  # serve.py shares this holder with the server's other processes
         self._watching = False
+        self._touched = 0.0  # time.monotonic() when the last good version's files were last touched
         self._start_lock = threading.Lock()
         self._pass_lock = threading.Lock()
         _holders.add(self)
@@ -140,7 +143,8 @@ class RulesHolder:
 
     def refresh(self, *, check: bool = True) -> None:
         """One look at the file, what the watcher does every interval: serve a new version that passes its check,
-        keep the last good rules (and say why) when it does not. `check=False` only applies verdicts already known."""
+        keep the last good rules (and say why) when it does not. `check=False` only applies verdicts already known,
+        and takes no lock (a new worker does this before it serves: it must not wait for a sibling's check)."""
         with self._pass_lock:
             self._refresh(check)
 
@@ -158,7 +162,8 @@ class RulesHolder:
                 log.info("%s is back to the version served (fingerprint %s)", self.display_name,
                          self.rules.fingerprint if self.rules else None)
                 self.error = None
-            self._publish()
+            if check:
+                self._publish()
             return
         verdict = self._store_read(self._store.verdict, digest)
         if verdict is None:
@@ -266,6 +271,9 @@ class RulesHolder:
             return
         pointer = self._store_read(self._store.pointer)
         if pointer is not None and pointer.sha256 == digest:
+            if time.monotonic() - self._touched > TOUCH_SECONDS:
+                self._touched = time.monotonic()
+                self._store_read(self._store.touch, digest)
             return
         try:
             with self._store.lock():
@@ -343,28 +351,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-# --- settings -------------------------------------------------------------------------------------------------------
-
-def number_setting(config: Mapping, name: str, default: float, *, minimum: float) -> float:
-    """A setting that must be a number (at least `minimum`); raise ConfigError naming it."""
-    value = config.get(name, default)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value < float("inf"):
-        raise ConfigError(f"DOCKWISE_{name} must be a number, at least {minimum:g} (it is {config.get(name)!r}); "
-                          "see the README's Configuration table.")
-    return float(value)
-
-
-def flag_setting(config: Mapping, name: str) -> bool:
-    """A yes/no setting: 1, true, yes or on; 0, false, no, off or empty. Raise ConfigError for anything else."""
-    value = config.get(name)
-    text = str(value).strip().lower() if value is not None else ""
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("", "0", "false", "no", "off", "none"):
-        return False
-    raise ConfigError(f"DOCKWISE_{name} must be 1 (on) or 0 (off) (it is {value!r}).")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from recommender.source import MAX_BYTES
 
-from .rules_check import Verdict
+from .rules_check import Verdict, read_regular_file
 
 KEEP_VERSIONS = 4     # good versions kept on disk: the current one and a few before it
 KEEP_VERDICTS = 256   # verdicts kept (newest first); an older version is simply checked again
@@ -90,6 +90,9 @@ class LocalStore:
 
     def publish(self, digest: str, data: bytes, fingerprint: str) -> None:
         self._pointer, self._good = Pointer(digest, fingerprint), data
+
+    def touch(self, digest: str) -> None:
+        pass  # nothing on disk to keep fresh
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -159,6 +162,11 @@ class SharedStore:
                      json.dumps({"sha256": digest, "fingerprint": fingerprint}).encode())
         keep_newest(self.directory / "good", KEEP_VERSIONS, keep=good.name)
 
+    def touch(self, digest: str) -> None:
+        """Mark the pointer and the good version's bytes as used now, for cleaners of old temporary files."""
+        for path in (self.directory / "current.json", self.directory / "good" / f"{digest}.yaml", self.directory):
+            os.utime(path)
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive across the server's processes (and threads: each call opens its own file description)."""
@@ -197,18 +205,8 @@ def remove_servers_gone(root: Path, keep: Path) -> None:
 
 
 def read_small(path: Path, limit: int = 64 * 1024) -> bytes:
-    """At most `limit` bytes of a regular file, not following a symbolic link."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise OSError(f"{path} is not a regular file")
-        chunks, size = [], 0
-        while size <= limit and (chunk := os.read(descriptor, limit + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(descriptor)
+    """At most `limit` (+ 1) bytes of a regular file of the state directory, not following a symbolic link."""
+    return read_regular_file(path, limit, follow_links=False)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

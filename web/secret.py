@@ -7,12 +7,15 @@ A key Dockwise cannot use stops it starting with a ConfigError naming the settin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import stat
 
 from .settings import ConfigError
 
 MIN_KEY_BYTES = 32
+MAX_KEY_FILE_BYTES = 64 * 1024  # read from a key file; a key is a few dozen bytes
 HOW_TO_MAKE_ONE = "python -c 'import secrets; print(secrets.token_hex(32))'"
 SETTINGS = "DOCKWISE_SECRET_KEY or DOCKWISE_SECRET_KEY_FILE"
 
@@ -37,14 +40,48 @@ def environment_key(value: str) -> str:
     return value
 
 
-def read_key_file(path: str) -> str | bytes:
-    """The key in DOCKWISE_SECRET_KEY_FILE (a Docker or Kubernetes secret): its bytes without the trailing newline."""
+class NotARegularFileError(OSError):
+    """A path names a FIFO, a directory, a device or a socket where a file holding a key belongs."""
+
+    def __init__(self, kind: str):
+        super().__init__(f"it is {kind}, not a regular file")
+        self.strerror = str(self)  # what the messages quote for any OSError
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "a special file"
+
+
+def read_regular_file(path: str) -> bytes:
+    """The first MAX_KEY_FILE_BYTES bytes of the regular file at `path` (symbolic links followed, as a Kubernetes
+    secret's are); NotARegularFileError for anything else. Opened without blocking: a FIFO is refused, not waited on."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        with open(path, "rb") as handle:
-            key = handle.read(64 * 1024).rstrip(b"\r\n")
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFileError(_kind(mode))
+        data = b""
+        while len(data) < MAX_KEY_FILE_BYTES and (chunk := os.read(descriptor, MAX_KEY_FILE_BYTES - len(data))):
+            data += chunk
+        return data
+    finally:
+        os.close(descriptor)
+
+
+def read_key_file(path: str) -> str | bytes:
+    """The key in DOCKWISE_SECRET_KEY_FILE (a Docker or Kubernetes secret): its first MAX_KEY_FILE_BYTES bytes, any
+    trailing CR and LF characters stripped."""
+    try:
+        key = read_regular_file(path).rstrip(b"\r\n")
     except OSError as error:
-        raise ConfigError(f"DOCKWISE_SECRET_KEY_FILE names {path}, which cannot be read: {error.strerror}. Point it "
-                          f"at a readable file holding at least {MIN_KEY_BYTES} random bytes.") from None
+        raise ConfigError(f"DOCKWISE_SECRET_KEY_FILE names {path}, which cannot be read: {error.strerror}. Point "
+                          f"it at a readable file holding at least {MIN_KEY_BYTES} random bytes.") from None
     return _as_text_if_ascii(checked_key(key, f"DOCKWISE_SECRET_KEY_FILE ({path})"))
 
 
@@ -80,8 +117,7 @@ def load_or_create_secret_key(instance_path: str) -> str | bytes:
 
 
 def _read(path: str) -> str | bytes:
-    with open(path, "rb") as handle:
-        return _as_text_if_ascii(handle.read(64 * 1024).strip())
+    return _as_text_if_ascii(read_regular_file(path).strip())
 
 
 def _load_or_create(path: str) -> str | bytes:
@@ -94,8 +130,13 @@ def _load_or_create(path: str) -> str | bytes:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     temporary = f"{path}.{os.getpid()}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_hex(32))
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32))
+    except BaseException:  # a full disk or a file size limit: leave nothing half-written behind
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     try:
         os.link(temporary, path)  # fails if another worker got there first; then theirs is the key
     except FileExistsError:

@@ -5,9 +5,13 @@ A value Dockwise cannot use stops it starting with a ConfigError that names the 
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import click
 
 from recommender import DockwiseError
 
@@ -22,8 +26,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 EXAMPLE_URL = "https://dockwise.example.com"
 
 
-class ConfigError(DockwiseError):
-    """A setting Dockwise cannot start with; the message names the setting and says how to fix it."""
+class ConfigError(DockwiseError, click.ClickException):
+    """A setting Dockwise cannot start with; the message names the setting and says how to fix it. A ClickException,
+    so that `flask …` commands print it as one `Error: …` line, not a traceback."""
 
 
 @dataclass(frozen=True)
@@ -107,3 +112,26 @@ def proxy_hops(value: object) -> int:
                           "front of Dockwise set X-Forwarded-For, -Proto, -Host and -Port (0 trusts none; 1 for one "
                           f"nginx) (it is {value!r}).")
     return value
+
+
+def number_setting(config: Mapping, name: str, default: float, *, minimum: float) -> float:
+    """A setting that must be a number (at least `minimum`); raise ConfigError naming it."""
+    value = config.get(name, default)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value < float("inf"):
+        raise ConfigError(f"DOCKWISE_{name} must be a number, at least {minimum:g} (it is {config.get(name)!r}); "
+                          "see the README's Configuration table.")
+    return float(value)
+
+
+def flag_setting(config: Mapping, name: str) -> bool:
+    """A yes/no setting: 1, true, yes or on; 0, false, no, off or empty. Raise ConfigError for anything else."""
+    value = config.get(name)
+    text = str(value).strip().lower() if value is not None else ""
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off", "none"):
+        return False
+    raise ConfigError(f"DOCKWISE_{name} must be 1 (on) or 0 (off) (it is {value!r}).")

@@ -126,11 +126,13 @@ def record():
 @bp.get("/healthz")
 def healthz():
     """200 when serving the rules file as it is; 503 when degraded (the last good rules serve while the file is
-    refused) or failing (no rules). Never waits for a reload. Errors and times only for a request from this machine
-    that came through no proxy (a proxy adds X-Forwarded-For), or with HEALTH_DETAILS on."""
+    refused) or failing (no rules). Never waits for a reload. Errors and times only with HEALTH_DETAILS on, or for a
+    request from this machine when no proxy is configured (no PROXY_FIX, no PUBLIC_URL: behind one, every request
+    comes from the proxy's address) that names no forwarding proxy either."""
     holder = current_app.extensions["dockwise"]
-    local = (request.remote_addr in ("127.0.0.1", "::1") and "X-Forwarded-For" not in request.headers
-             and "Forwarded" not in request.headers)
+    config = current_app.config
+    local = (not config["PROXY_FIX"] and not config["PUBLIC_URL"] and request.remote_addr in ("127.0.0.1", "::1")
+             and "X-Forwarded-For" not in request.headers and "Forwarded" not in request.headers)
     health = holder.health(details=local or holder.health_details)
     return jsonify(health), 200 if health["status"] == "ok" else 503
 
