@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,11 @@ def shipped_spec(shipped_text) -> dict:
 def shipped_case(shipped_spec, shipped_text, shipped_rules) -> RulesCase:
     """The shipped rules three ways (tests/strategies.py): plain data, YAML text and the loaded rules."""
     return RulesCase(shipped_spec, shipped_text, shipped_rules)
+
+
+@pytest.fixture
+def no_dockwise_environment(monkeypatch):
+    """A DOCKWISE_* variable in the developer's shell must not change what a test sees."""
+    for name in list(os.environ):
+        if name.startswith("DOCKWISE_"):
+            monkeypatch.delenv(name)

@@ -33,12 +33,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 LINK = re.compile(r'(?:href|value)="(https?:[^"]*)"')
 
 
-@pytest.fixture(autouse=True)
-def _no_dockwise_environment(monkeypatch):
-    """A DOCKWISE_* variable in the developer's shell must not change what these tests see."""
-    for name in list(os.environ):
-        if name.startswith("DOCKWISE_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_dockwise_environment")
 
 
 @pytest.fixture
@@ -378,10 +373,14 @@ def test_gunicorn_answers_a_chunked_body_over_16_kib_with_413_json(server):
     connection.close()
 
 
-@pytest.mark.parametrize(("name", "value"), [("DOCKWISE_PROXY_FIX", "-1"), ("DOCKWISE_PROXY_FIX", "abc"),
-                                             ("DOCKWISE_PUBLIC_URL", "dockwise.example.com")])
-def test_gunicorn_refuses_to_start_with_a_bad_setting_and_says_which(tmp_path, name, value):
-    server = Server(tmp_path, workers=1, env={name: value}, startup_seconds=20)
+@pytest.mark.parametrize(("options", "message"), [
+    ({"env": {"DOCKWISE_PROXY_FIX": "-1"}}, "DOCKWISE_PROXY_FIX must be a whole number"),
+    ({"env": {"DOCKWISE_PROXY_FIX": "abc"}}, "DOCKWISE_PROXY_FIX must be a whole number"),
+    ({"env": {"DOCKWISE_PUBLIC_URL": "dockwise.example.com"}}, "DOCKWISE_PUBLIC_URL "),
+    ({"secret_key": "1"}, "DOCKWISE_SECRET_KEY is 1 byte long; use at least 32 random bytes"),
+], ids=["proxy count -1", "proxy count abc", "public URL without a scheme", "short secret key"])
+def test_gunicorn_refuses_to_start_with_a_bad_setting_and_says_which(tmp_path, options, message):
+    server = Server(tmp_path, workers=1, startup_seconds=20, **options)
     try:
         with pytest.raises(ServerError):
             server.start()
@@ -389,7 +388,7 @@ def test_gunicorn_refuses_to_start_with_a_bad_setting_and_says_which(tmp_path, n
         server.stop()  # had it started, it would be serving: stop it whatever the outcome
     assert server.process.returncode == 3  # gunicorn's WORKER_BOOT_ERROR: it halts instead of retrying
     log = server.log_text()
-    assert f"Dockwise cannot start: {name} " in log
+    assert f"Dockwise cannot start: {message}" in log
     assert "Traceback" not in log
 
 

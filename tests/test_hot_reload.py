@@ -89,11 +89,7 @@ class RulesFile:
         return load_rules(self.path).fingerprint
 
 
-@pytest.fixture(autouse=True)
-def _no_dockwise_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("DOCKWISE_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_dockwise_environment")
 
 
 @pytest.fixture

@@ -18,19 +18,13 @@ from routes import PROTECTED, add_test_routes
 from shipped import ROOT, RULES_PATH
 
 from app import ConfigError, create_app
-from harness.server import Server, ServerError
 
 KEY = "k3y-" * 8  # 32 bytes
 NON_ASCII_KEY = "clé secrète partagée entre les instances".encode()
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(autouse=True)
-def _no_dockwise_environment(monkeypatch):
-    """A DOCKWISE_* variable in the developer's shell must not change what these tests see."""
-    for name in list(os.environ):
-        if name.startswith("DOCKWISE_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_dockwise_environment")
 
 
 def build(instance: Path, **config):
@@ -202,18 +196,3 @@ def test_a_non_ascii_key_in_the_instance_folder_is_used(tmp_path):
     application = build(instance)
     assert application.secret_key == NON_ASCII_KEY
     assert form_sent_to_the_other(application, build(instance)) == 303
-
-
-# --- under gunicorn ------------------------------------------------------------------------------------------------
-
-def test_gunicorn_refuses_to_start_with_a_short_key_and_says_why(tmp_path):
-    server = Server(tmp_path, workers=1, secret_key="1", startup_seconds=20)
-    try:
-        with pytest.raises(ServerError):
-            server.start()
-    finally:
-        server.stop()  # had it started, it would be serving: stop it whatever the outcome
-    assert server.process.returncode == 3  # gunicorn's WORKER_BOOT_ERROR: it halts instead of retrying
-    log = server.log_text()
-    assert "Dockwise cannot start: DOCKWISE_SECRET_KEY is 1 byte long; use at least 32 random bytes" in log
-    assert "Traceback" not in log
