@@ -7,10 +7,11 @@ import os
 from flask import Flask, abort, request
 from flask_wtf.csrf import CSRFProtect
 
-from web import api, rules_page, views
-from web.cli import recommend_command, rules_cli
+from web import api, rooms_api, rules_page, views
+from web.cli import db_cli, recommend_command, rooms_cli, rules_cli
 from web.errors import init_errors
 from web.paths import init_paths
+from web.rooms_service import init_rooms
 from web.rules_holder import RulesHolder
 from web.secret import environment_key, secret_key
 from web.security import BAD_FORWARDED_PROTO, SCHEMES, init_security
@@ -33,9 +34,13 @@ DEFAULTS = {
     "PUBLIC_URL": None,                 # the address users open (e.g. https://dockwise.example.com): links use it
     "TRUSTED_HOSTS": None,              # Host values served; default 127.0.0.1 and localhost, + PUBLIC_URL's host
     "SECRET_KEY_FILE": None,            # a file holding the secret key (a Docker or Kubernetes secret)
+    "DATABASE_URL": None,               # the rooms' database (default: SQLite rooms.sqlite3 in the instance folder)
+    "ROOMS_KEEP_DAYS": 30,              # a room is deleted this many days after it closes (`flask rooms purge`)
+    "ROOMS_PER_CLIENT_PER_HOUR": 10,    # rooms one client address may create in an hour
+    "ROOMS_PER_HOUR": 200,              # rooms all clients together may create in an hour
 }
 # Read as text: from_prefixed_env reads values as JSON, which would turn a numeric key or file name into a number.
-TEXT_SETTINGS = ("SECRET_KEY_FILE", "PUBLIC_URL", "TRUSTED_HOSTS")
+TEXT_SETTINGS = ("SECRET_KEY_FILE", "PUBLIC_URL", "TRUSTED_HOSTS", "DATABASE_URL")
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -72,13 +77,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     holder = RulesHolder.from_config(app.config)
     holder.load()
     app.extensions["dockwise"] = holder
+    init_rooms(app)  # settings checked now; the database is opened on first use in each process (after any fork)
 
     app.before_request(refuse_unreadable_requests)  # before CSRFProtect's check, which trips over nameless fields
     csrf.init_app(app)
     csrf.exempt(api.bp)
+    csrf.exempt(rooms_api.bp)  # tokens travel in the Authorization header, never in a cookie
     csrf.exempt(views.submit)  # the old questionnaire's POST: it changes nothing, and its answers must land
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(rooms_api.bp)
     app.register_blueprint(rules_page.bp)
     init_paths(app)
     init_site(app)
@@ -87,6 +95,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_errors(app)
     app.cli.add_command(rules_cli)
     app.cli.add_command(recommend_command)
+    app.cli.add_command(db_cli)
+    app.cli.add_command(rooms_cli)
 
     # Compile the templates now: under `gunicorn --preload` the workers inherit them instead of each paying for
     # the compilation in its first requests.

@@ -1,4 +1,5 @@
-"""`flask rules check|test|schema|explore|diff` and `flask recommend`: thin click commands over `recommender`.
+"""`flask rules check|test|schema|explore|diff`, `flask recommend`, `flask db upgrade` and `flask rooms purge`:
+thin click commands over `recommender` and web/rooms_service.py.
 
 Every command that reads rules takes a file or `REV:PATH` (read with `git show`), loaded by `_load_or_exit`.
 """
@@ -30,6 +31,8 @@ from recommender.space import (
     monotonicity_text,
 )
 from recommender.text import check_summary, recommendation_text, scenario_lines
+
+from .rooms_service import current_rooms, purge_rooms, upgrade_database
 
 rules_cli = AppGroup("rules", help="Check, test and describe the rules file.")
 
@@ -193,3 +196,22 @@ def diff_command(old: str, new: str | None, as_json: bool, budget: int, sample: 
     old_rules = _load_or_exit(old, beside=new)
     new_rules = _load_or_exit(new)
     _echo(_analysed(lambda: diff(old_rules, new_rules, budget=budget, sample=sample, seed=seed)), as_json, diff_text)
+
+
+db_cli = AppGroup("db", help="The rooms' database (DOCKWISE_DATABASE_URL).")
+rooms_cli = AppGroup("rooms", help="Team rooms.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade_command() -> None:
+    """Migrate the rooms' database to the latest revision (the SQLite default also migrates itself on first use)."""
+    click.echo(upgrade_database(current_rooms().settings))
+
+
+@rooms_cli.command("purge")
+def rooms_purge_command() -> None:
+    """Delete the rooms that closed more than DOCKWISE_ROOMS_KEEP_DAYS days ago, with their members' answers."""
+    rooms = current_rooms()
+    purged = purge_rooms(rooms)
+    click.echo(f"purged {purged} room{'' if purged == 1 else 's'} closed more than {rooms.settings.keep_days} "
+               f"day{'' if rooms.settings.keep_days == 1 else 's'} ago")

@@ -6,12 +6,14 @@ A value Dockwise cannot use stops it starting with a ConfigError that names the 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import click
+from sqlalchemy import make_url
 
 from recommender import DockwiseError
 
@@ -24,6 +26,7 @@ HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 PATH_PREFIX = re.compile(r"(?:/[A-Za-z0-9._~-]+)+")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 EXAMPLE_URL = "https://dockwise.example.com"
+DEFAULT_DATABASE_FILE = "rooms.sqlite3"  # in the instance folder
 
 
 class ConfigError(DockwiseError, click.ClickException):
@@ -135,3 +138,37 @@ def flag_setting(config: Mapping, name: str) -> bool:
     if text in ("", "0", "false", "no", "off", "none"):
         return False
     raise ConfigError(f"DOCKWISE_{name} must be 1 (on) or 0 (off) (it is {value!r}).")
+
+
+def whole_number_setting(config: Mapping, name: str, *, minimum: int, meaning: str) -> int:
+    """A setting that must be a whole number (at least `minimum`); raise ConfigError naming it and what it means."""
+    value = config.get(name)
+    number = value
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if isinstance(number, bool) or not isinstance(number, int) or number < minimum:
+        raise ConfigError(f"DOCKWISE_{name} must be a whole number, at least {minimum}: {meaning} (it is {value!r}).")
+    return number
+
+
+def database_url_setting(value: object, instance_path: str) -> str:
+    """DOCKWISE_DATABASE_URL, or the SQLite file rooms.sqlite3 in the instance folder when unset; raise ConfigError
+    for a URL the rooms cannot use. The value is never repeated in the message: it may hold a password."""
+    if value is None or value == "":
+        return f"sqlite:///{os.path.join(instance_path, DEFAULT_DATABASE_FILE)}"
+    expected = ("expected sqlite:////absolute/path/rooms.sqlite3 or postgresql://USER:PASSWORD@HOST/DATABASE, or leave "
+                f"it unset for {DEFAULT_DATABASE_FILE} in the instance folder")
+    if not isinstance(value, str):
+        raise ConfigError(f"DOCKWISE_DATABASE_URL must be a database URL ({expected}).")
+    try:
+        parsed = make_url(value.strip())
+    except Exception:  # sqlalchemy raises ArgumentError, and ValueError for a bad port
+        raise ConfigError(f"DOCKWISE_DATABASE_URL cannot be read as a URL ({expected}).") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(f"DOCKWISE_DATABASE_URL names the database {backend!r}, which Dockwise's rooms do not "
+                          f"support ({expected}).")
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ConfigError("DOCKWISE_DATABASE_URL names an SQLite database in memory, which each connection would see "
+                          f"empty: name a file ({expected}).")
+    return value.strip()
