@@ -7,7 +7,7 @@ import os
 from flask import Flask, abort, request
 from flask_wtf.csrf import CSRFProtect
 
-from web import api, rooms_api, rules_page, views
+from web import api, rooms_api, rooms_pages, rules_page, views
 from web.cli import db_cli, recommend_command, rooms_cli, rules_cli
 from web.errors import init_errors
 from web.paths import init_paths
@@ -87,6 +87,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(rooms_api.bp)
+    app.register_blueprint(rooms_pages.bp)
     app.register_blueprint(rules_page.bp)
     init_paths(app)
     init_site(app)

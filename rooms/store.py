@@ -168,9 +168,11 @@ class RoomStore:
             session.flush()
             return self._view(room, members=()), owner_token
 
-    def join(self, room_id: str, name: str) -> tuple[MemberView, str]:
-        """A new member of an open room and their private token (shown once; only its digest is kept)."""
+    def join(self, room_id: str, name: str, answers: Mapping[str, str] | None = None) -> tuple[MemberView, str]:
+        """A new member of an open room, with their first answers if given, and their private token (shown once; only
+        its digest is kept). Joining and answering are one transaction: a refused join stores no answers."""
         name = self._text("name", name, self.limits.name_max)
+        answers = self._answers(answers) if answers is not None else None
         key = name_key(name)
         now = self.clock()
         try:
@@ -184,7 +186,7 @@ class RoomStore:
                 if taken is not None:
                     raise NameTakenError(room.id, name)
                 token = secrets.token_urlsafe(TOKEN_BYTES)
-                member = Member(room_id=room.id, name=name, name_key=key, token_hash=hash_token(token), answers=None,
+                member = Member(room_id=room.id, name=name, name_key=key, token_hash=hash_token(token), answers=answers,
                                 created_at=now, updated_at=now)
                 session.add(member)
                 session.flush()

@@ -94,14 +94,19 @@ def create(client, title: str = "Our platform", **body) -> dict:
     return response.get_json()
 
 
+def api(room: dict, path: str = "") -> str:
+    """An API address of the room (its links point at the pages people open)."""
+    return f"/api/rooms/{room['room']['id']}{path}"
+
+
 def join(client, room: dict, name: str) -> dict:
-    response = client.post(room["links"]["join"], json={"name": name})
+    response = client.post(api(room, "/members"), json={"name": name})
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
 
 def answer(client, member: dict, answers: dict, method: str = "put"):
-    return client.open(member["links"]["answer"], method=method.upper(), json={"answers": answers},
+    return client.open(member["links"]["api"], method=method.upper(), json={"answers": answers},
                        headers=bearer(member["member_token"]))
 
 
@@ -120,18 +125,21 @@ def test_a_team_creates_joins_answers_privately_reveals_and_reads_every_part_of_
     room_id = room["room"]["id"]
     assert room["room"]["title"] == "Platform for the shop"
     assert room["room"]["status"] == "open"
-    assert room["links"] == {"owner": f"http://localhost/api/rooms/{room_id}/reveal",
-                             "join": f"http://localhost/api/rooms/{room_id}/members",
-                             "results": f"http://localhost/api/rooms/{room_id}"}
+    assert room["links"] == {"owner": f"http://localhost/rooms/{room_id}/owner/{room['owner_token']}",
+                             "join": f"http://localhost/rooms/{room_id}/join",
+                             "results": f"http://localhost/rooms/{room_id}",
+                             "api": f"http://localhost/api/rooms/{room_id}"}
     members = {name: join(client, room, name) for name in TEAM}
-    assert all(m["links"]["answer"] == f"http://localhost/api/rooms/{room_id}/members/me" for m in members.values())
+    assert all(m["links"] == {"answer": f"http://localhost/rooms/{room_id}/me/{m['member_token']}",
+                              "results": f"http://localhost/rooms/{room_id}",
+                              "api": f"http://localhost/api/rooms/{room_id}/members/me"} for m in members.values())
     for (name, answers), method in zip(TEAM.items(), ["put", "post", "put"]):
         stored = answer(client, members[name], answers, method)
         assert stored.status_code == 200
         assert stored.get_json()["member"]["answers"] == answers
 
     # Before the reveal: who has answered, and nothing of what.
-    before = client.get(room["links"]["results"])
+    before = client.get(room["links"]["api"])
     assert before.status_code == 200
     state = before.get_json()
     assert state["members"] == [{"name": name, "answered": True} for name in TEAM]
@@ -140,15 +148,15 @@ def test_a_team_creates_joins_answers_privately_reveals_and_reads_every_part_of_
     for answers in TEAM.values():
         assert not any(f'"{choice}"' in text for choice in answers.values())
     # A member sees their own answers, and only theirs.
-    own = client.get(members["Bo"]["links"]["answer"], headers=bearer(members["Bo"]["member_token"]))
+    own = client.get(members["Bo"]["links"]["api"], headers=bearer(members["Bo"]["member_token"]))
     assert own.get_json()["member"]["answers"] == TEAM["Bo"]
     # Only the owner reveals.
-    refused = client.post(room["links"]["owner"], headers=bearer(members["Ann"]["member_token"]))
+    refused = client.post(api(room, "/reveal"), headers=bearer(members["Ann"]["member_token"]))
     assert only_error(refused, 403)["code"] == "token_refused"
 
-    revealed = client.post(room["links"]["owner"], headers=bearer(room["owner_token"]))
+    revealed = client.post(api(room, "/reveal"), headers=bearer(room["owner_token"]))
     assert revealed.status_code == 200
-    after = client.get(room["links"]["results"])
+    after = client.get(room["links"]["api"])
     state = after.get_json()
     assert state == revealed.get_json()
     assert state["room"]["status"] == "revealed"
@@ -175,7 +183,7 @@ def test_a_team_creates_joins_answers_privately_reveals_and_reads_every_part_of_
     # The room is closed now: answers are refused, and so are joins.
     late = answer(client, members["Cy"], TEAM["Ann"])
     assert only_error(late, 409)["code"] == "room_closed"
-    assert only_error(client.post(room["links"]["join"], json={"name": "Dee"}), 409)["code"] == "room_closed"
+    assert only_error(client.post(api(room, "/members"), json={"name": "Dee"}), 409)["code"] == "room_closed"
 
 
 def test_a_room_closes_by_itself_at_its_closing_time_and_then_shows_its_results(client, clock):
@@ -183,11 +191,11 @@ def test_a_room_closes_by_itself_at_its_closing_time_and_then_shows_its_results(
     assert room["room"]["closes_at"] == "2030-05-01T13:00:00+00:00"
     ann = join(client, room, "Ann")
     assert answer(client, ann, TEAM["Ann"]).status_code == 200
-    assert "results" not in client.get(room["links"]["results"]).get_json()
+    assert "results" not in client.get(room["links"]["api"]).get_json()
     clock.now = START + timedelta(hours=1)
     error = only_error(answer(client, ann, TEAM["Bo"]), 409)
     assert (error["code"], error["reason"]) == ("room_closed", "closed")
-    state = client.get(room["links"]["results"]).get_json()
+    state = client.get(room["links"]["api"]).get_json()
     assert state["room"]["status"] == "closed"
     assert state["results"]["members"][0]["answers"] == TEAM["Ann"]
 
@@ -211,14 +219,14 @@ def test_a_wrong_or_missing_token_is_refused_and_changes_nothing(client, method,
     member, stranger = join(client, room, "Ann"), join(client, other, "Ann")
     tokens = {"member": member["member_token"], "owner": room["owner_token"],
               "other room's owner": other["owner_token"], "other room's member": stranger["member_token"]}
-    url = member["links"]["answer"] if link == "answer" else room["links"][link]
+    url = member["links"]["api"] if link == "answer" else {"owner": api(room, "/reveal"), "results": api(room)}[link]
     response = client.open(url, method=method, json={"answers": TEAM["Ann"]},
                            headers=bearer(tokens[whose]) if whose else {})
     error = only_error(response, status)
     assert error["code"] == code
     if status == 401:
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    state = client.get(room["links"]["results"]).get_json()
+    state = client.get(room["links"]["api"]).get_json()
     assert state["room"]["status"] == "open"
     assert state["members"] == [{"name": "Ann", "answered": False}]
 
@@ -233,7 +241,7 @@ def test_unknown_questions_and_choices_are_refused_naming_each_and_nothing_is_st
     assert {(e["question"], e["choice"]) for e in errors} == {(question, "zillions"), ("favourite_colour", "blue")}
     assert all(e["code"] == "invalid_answer" and e["field"] == "answers" and e["message"] for e in errors)
     assert "zillions" in next(e["message"] for e in errors if e["question"] == question)
-    own = client.get(ann["links"]["answer"], headers=bearer(ann["member_token"])).get_json()["member"]
+    own = client.get(ann["links"]["api"], headers=bearer(ann["member_token"])).get_json()["member"]
     assert (own["answered"], own["answers"]) == (False, {})
 
 
@@ -253,7 +261,7 @@ def test_unknown_questions_and_choices_are_refused_naming_each_and_nothing_is_st
 def test_bad_requests_get_the_api_error_shape_with_a_code(client, url, body, status, code, field):
     room = create(client)
     join(client, room, "Ann")
-    url = room["links"]["join"] if url == "members" else url
+    url = api(room, "/members") if url == "members" else url
     response = client.post(url, data="title=T") if body == "not json" else client.post(url, json=body)
     error = only_error(response, status)
     assert (error["code"], error["field"]) == (code, field)
@@ -288,8 +296,8 @@ def test_after_a_rules_change_results_are_recomputed_flagged_stale_and_vanished_
     current = load_rules(rules)
     assert current.fingerprint != SHIPPED_RULES.fingerprint
 
-    assert client.post(room["links"]["owner"], headers=bearer(room["owner_token"])).status_code == 200
-    results = client.get(room["links"]["results"]).get_json()["results"]
+    assert client.post(api(room, "/reveal"), headers=bearer(room["owner_token"])).status_code == 200
+    results = client.get(room["links"]["api"]).get_json()["results"]
     assert results["stale_rules"] is True
     assert results["room_rules_fingerprint"] == SHIPPED_RULES.fingerprint
     assert results["rules_fingerprint"] == current.fingerprint
@@ -347,10 +355,10 @@ def test_the_owner_deletes_a_room_at_once_with_its_members(client):
     room = create(client)
     ann = join(client, room, "Ann")
     assert answer(client, ann, TEAM["Ann"]).status_code == 200
-    response = client.delete(room["links"]["results"], headers=bearer(room["owner_token"]))
+    response = client.delete(room["links"]["api"], headers=bearer(room["owner_token"]))
     assert response.status_code == 204
     assert response.get_data() == b""
-    assert only_error(client.get(room["links"]["results"]), 404)["code"] == "room_not_found"
+    assert only_error(client.get(room["links"]["api"]), 404)["code"] == "room_not_found"
     assert only_error(answer(client, ann, TEAM["Bo"]), 404)["code"] == "room_not_found"
 
 
@@ -359,13 +367,13 @@ def test_rooms_purge_deletes_the_rooms_closed_longer_ago_than_the_keep_days(make
     client = application.test_client()
     revealed, still_open = create(client, "Revealed"), create(client, "Open",
                                                              closes_at=(START + timedelta(days=40)).isoformat())
-    assert client.post(revealed["links"]["owner"], headers=bearer(revealed["owner_token"])).status_code == 200
+    assert client.post(api(revealed, "/reveal"), headers=bearer(revealed["owner_token"])).status_code == 200
     clock.now = START + timedelta(days=30, minutes=1)
     result = application.test_cli_runner().invoke(args=["rooms", "purge"])
     assert result.exit_code == 0, result.output
     assert result.output == "purged 1 room closed more than 30 days ago\n"
-    assert client.get(revealed["links"]["results"]).status_code == 404
-    assert client.get(still_open["links"]["results"]).status_code == 200
+    assert client.get(revealed["links"]["api"]).status_code == 404
+    assert client.get(still_open["links"]["api"]).status_code == 200
 
 
 # --- the database -----------------------------------------------------------------------------------------------
@@ -399,7 +407,7 @@ def test_the_default_sqlite_file_is_made_in_the_instance_folder_and_flask_db_upg
         assert (instance / "rooms.sqlite3").is_file()
         result = application.test_cli_runner().invoke(args=["db", "upgrade"])
         assert result.exit_code == 0, result.output
-        assert application.test_client().get(room["links"]["results"]).status_code == 200
+        assert application.test_client().get(room["links"]["api"]).status_code == 200
     finally:
         application.extensions["dockwise.rooms"].dispose()
 
@@ -426,7 +434,7 @@ def test_a_forked_process_opens_its_own_database_connections(make_app):
     os.waitpid(pid, 0)
     assert said == b"1"
     assert rooms.store() is parent_store
-    assert client.get(room["links"]["results"]).status_code == 200
+    assert client.get(room["links"]["api"]).status_code == 200
 
 
 # --- settings ---------------------------------------------------------------------------------------------------

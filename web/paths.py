@@ -10,6 +10,7 @@ ENDPOINTS = {
     "record": ("web.record", {}),
     "rules": ("rules_page.how_it_decides", {}),
     "json": ("api.recommendation_from_query", {}),
+    "new_room": ("rooms.new_room", {}),
     "css": ("static", {"filename": "style.css"}),
     "favicon": ("static", {"filename": "favicon.svg"}),
     "copy_js": ("static", {"filename": "copy.js"}),

@@ -140,9 +140,9 @@ def _closes_at(value: object) -> datetime | None:
     return moment
 
 
-def _url(endpoint: str, room_id: str) -> str:
+def _url(endpoint: str, room_id: str, **values: str) -> str:
     """An absolute link, built as share links are (DOCKWISE_PUBLIC_URL's origin and prefix when it is set)."""
-    return url_for(f"rooms_api.{endpoint}", room_id=room_id, _external=True)
+    return url_for(endpoint, room_id=room_id, _external=True, **values)
 
 
 def _member_json(member) -> dict:
@@ -161,8 +161,9 @@ def create_room():
     rooms.limit_creation(request.remote_addr or "")
     room, owner_token = rooms.store().create_room(title, closes_at, rules_fingerprint=current_rules().fingerprint)
     return jsonify({"room": room_summary(room, rooms.clock()), "owner_token": owner_token,
-                    "links": {"owner": _url("reveal", room.id), "join": _url("join", room.id),
-                              "results": _url("room", room.id)}}), 201
+                    "links": {"owner": _url("rooms.owner", room.id, token=owner_token),
+                              "join": _url("rooms.join", room.id), "results": _url("rooms.room", room.id),
+                              "api": _url("rooms_api.room", room.id)}}), 201
 
 
 @bp.get("/<room_id>")
@@ -192,7 +193,8 @@ def join(room_id: str):
         raise RoomInputError("name", "is missing", 'send {"name": "Ann"}')
     member, token = current_rooms().store().join(room_id, name)
     return jsonify({"member": _member_json(member), "member_token": token,
-                    "links": {"answer": _url("me", room_id), "results": _url("room", room_id)}}), 201
+                    "links": {"answer": _url("rooms.member", room_id, token=token),
+                              "results": _url("rooms.room", room_id), "api": _url("rooms_api.me", room_id)}}), 201
 
 
 @bp.get("/<room_id>/members/me")
