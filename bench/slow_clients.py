@@ -451,7 +451,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                            "DOCKWISE_PUBLIC_URL": public_url})
     values = {"DOCKWISE_SERVER_NAME": SERVER_NAME, "DOCKWISE_HTTPS_LISTEN": f"{SERVER_NAME}:{https_port}",
               "DOCKWISE_HTTP_LISTEN": f"{SERVER_NAME}:{http_port}", "DOCKWISE_TLS_CERTIFICATE": str(certificate),
-              "DOCKWISE_TLS_CERTIFICATE_KEY": str(key)}
+              "DOCKWISE_TLS_CERTIFICATE_KEY": str(key),
+              "DOCKWISE_ACCESS_LOG": str(workdir / "access.log")}
     nginx_dir = workdir / "nginx"
     nginx_dir.mkdir()
     nginx: Nginx | None = None

@@ -20,7 +20,9 @@ from .wording import (
     unmet_phrase,
 )
 
-_MARKUP = re.compile(r"[\\\[\]<>]|\s*[\r\n]\s*")
+# Line breaks: Markdown's \r and \n, and the others Unicode and str.splitlines() break lines on (a room's member
+# names may hold them), so that no viewer or tool shows the text on two lines.
+_MARKUP = re.compile(r"[\\\[\]<>]|\s*[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
 _ESCAPES = {"\\": "\\\\", "[": "\\[", "]": "\\]", "<": "&lt;", ">": "&gt;"}
 
 
@@ -28,6 +30,33 @@ def md(text: object) -> str:
     """`text` as literal Markdown: no HTML (< and > as entities), no link or image ([ and ] escaped, and the
     backslash, so an escape cannot be undone), on one line (a line break could start a block of its own)."""
     return _MARKUP.sub(lambda match: _ESCAPES.get(match[0], " "), str(text))
+
+
+def driver_lines(e: Explanation) -> list[str]:
+    """The Decision Drivers list: the rows that drove the choice, then those that pulled the other way."""
+    out = []
+    for row in e.drivers:
+        out.append(f"* **{md(row.criterion.label)}** ({signed_points_text(row.lead)} to the lead)")
+        out += [f"  * {md(reason)}" for reason in row.reasons]
+    for row in e.against:
+        out.append(f"* **{md(row.criterion.label)}** pulled the other way ({signed_points_text(row.lead)})")
+        out += [f"  * {md(reason)}" for reason in row.reasons]
+    if not e.drivers and not e.against:
+        out.append("* No answer favoured any option.")
+    return out
+
+
+def chosen_lines(e: Explanation) -> list[str]:
+    """The chosen option of an answered explanation, how sure and why, the needs it leaves unmet and what the open
+    questions could change."""
+    out = [f"Chosen option: \"{md(e.label)}\" ({CLOSENESS_WORDS[e.closeness]})."
+           + (f" Main reason: {md(e.why)}" if e.why else "")]
+    if e.recommended_unmet:
+        out += [""] + [f"* {md(unmet_phrase(need.text))}" for need in e.recommended_unmet]
+    sentence = open_outlook_sentence(e)
+    if sentence:
+        out += ["", md(sentence)]
+    return out
 
 
 def decision_record(explanation: Explanation, share_url: str) -> str:
@@ -48,15 +77,7 @@ def decision_record(explanation: Explanation, share_url: str) -> str:
     unanswered = e.unanswered
     if unanswered:
         out += ["", "Not answered:", ""] + [f"* {md(question.text)}" for question in unanswered]
-    out += ["", "## Decision Drivers", ""]
-    for row in e.drivers:
-        out.append(f"* **{md(row.criterion.label)}** ({signed_points_text(row.lead)} to the lead)")
-        out += [f"  * {md(reason)}" for reason in row.reasons]
-    for row in e.against:
-        out.append(f"* **{md(row.criterion.label)}** pulled the other way ({signed_points_text(row.lead)})")
-        out += [f"  * {md(reason)}" for reason in row.reasons]
-    if not e.drivers and not e.against:
-        out.append("* No answer favoured any option.")
+    out += ["", "## Decision Drivers", "", *driver_lines(e)]
     out += ["", "## Considered Options", ""]
     needs_of = {option.id: needs for option, needs in e.unmet_needs}
     for standing in e.ranking:
@@ -72,13 +93,7 @@ def decision_record(explanation: Explanation, share_url: str) -> str:
         out.append(f"Over every way to answer all {len(e.open.questions)} questions: " + ", ".join(
             f"{md(option.label)} wins in {percent(share)}" for option, share in e.open.wins) + ".")
     else:
-        out.append(f"Chosen option: \"{md(e.label)}\" ({CLOSENESS_WORDS[e.closeness]})."
-                   + (f" Main reason: {md(e.why)}" if e.why else ""))
-        if e.recommended_unmet:
-            out += [""] + [f"* {md(unmet_phrase(need.text))}" for need in e.recommended_unmet]
-        sentence = open_outlook_sentence(e)
-        if sentence:
-            out += ["", md(sentence)]
+        out += chosen_lines(e)
     out += ["", *map(md, e.notes)] if e.notes else []
     groups = e.change_groups() if e.answered else ()
     heavier = [group for group in groups if group.direction == "heavier"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from shipped import RULES_PATH
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -91,3 +92,29 @@ def test_the_readme_quotes_the_template_as_it_is():
     assert blocks, "the section shows no nginx lines"
     quoted = [line for block in blocks for line in directives(block) if line != "}"]
     assert [line for line in quoted if line not in directives(template())] == []
+
+
+@pytest.mark.parametrize(("request_uri", "logged"), [
+    ("/rooms/R00M/owner/S3cr3t-_x", "/rooms/R00M/owner/TOKEN"),
+    ("/rooms/R00M/owner/S3cr3t/reveal", "/rooms/R00M/owner/TOKEN/reveal"),
+    ("/rooms/R00M/me/S3cr3t?x=1", "/rooms/R00M/me/TOKEN?x=1"),
+    ("/rooms/R00M", "/rooms/R00M"),
+    ("/rooms/R00M/join", "/rooms/R00M/join"),
+    ("/results?services=few", "/results?services=few"),
+])
+def test_the_access_log_keeps_no_private_link_token(request_uri, logged):
+    """The template's log map (nginx PCRE, read here with Python's re) drops the token of a room's private link, and
+    every access_log uses the format built on it, which logs no Referer (a page's Referer may be a private link)."""
+    text = template()
+    log_map = r'map \$request_uri \$dockwise_logged_uri \{\s*"~([^"]+)" "([^"]+)";'
+    pattern, replacement = re.search(log_map, text).groups()
+    python_pattern = pattern.replace("(?<", "(?P<")
+    python_replacement = re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", replacement)
+    found = re.match(python_pattern, request_uri)
+    assert (re.sub(python_pattern, python_replacement, request_uri) if found else request_uri) == logged
+    log_format = re.search(r"log_format dockwise (.*?);", text, re.DOTALL).group(1)
+    assert "$dockwise_logged_uri" in log_format
+    assert not re.search(r"\$request\b|\$request_uri|\$uri|\$http_referer", log_format)
+    uses = [line for line in directives(text) if line.startswith("access_log")]
+    assert len(uses) == text.count("\nserver {")
+    assert all(line.endswith(" dockwise;") for line in uses)

@@ -18,6 +18,7 @@ from wtforms import DateTimeLocalField, Form, StringField
 
 from recommender import RuleSet
 from recommender.group import GROUP_RULE, aggregate, counted_state
+from recommender.group_record import group_decision_record
 from recommender.links import answers_from_pairs, canonical_query
 from rooms import RoomClosedError, RoomError, RoomFullError, RoomInputError, RoomNotFoundError, TokenRefusedError
 from rooms.errors import NameTakenError
@@ -324,8 +325,6 @@ def record(room_id: str):
     ruleset = current_rules()
     if not _state(room)["visible"]:
         abort(409, "The decision record is ready once the owner reveals the answers or the room closes.")
-    from recommender.group_record import group_decision_record  # TODO move up
-
     group = _group(room, ruleset)
     text = group_decision_record(group, title=room.title, member_urls=_member_urls(group),
                                  room_url=url_for("rooms.room", room_id=room.id, _external=True),
