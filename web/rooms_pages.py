@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 from wtforms import DateTimeLocalField, Form, StringField
 
 from recommender import RuleSet
-from recommender.group import GROUP_RULE, aggregate, counted_state
+from recommender.group import GROUP_RULE, GroupResult, counted_state
 from recommender.group_record import group_decision_record
 from recommender.links import answers_from_pairs, canonical_query
 from rooms import RoomClosedError, RoomError, RoomFullError, RoomInputError, RoomNotFoundError, TokenRefusedError
@@ -26,7 +26,7 @@ from rooms.store import Limits, RoomView
 
 from .context import current_rules, share_url
 from .forms import questionnaire_form
-from .rooms_service import RateLimitedError, RoomsUnavailableError, current_rooms, room_status
+from .rooms_service import RateLimitedError, RoomsUnavailableError, current_rooms, group_results, room_status
 
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 
@@ -297,8 +297,8 @@ def _state(room: RoomView) -> dict:
             "waiting": [m.name for m in room.members if not m.has_answered]}
 
 
-def _group(room: RoomView, ruleset: RuleSet):
-    return aggregate(ruleset, [(m.name, m.answers or {}) for m in room.members])
+def _group(room: RoomView, ruleset: RuleSet) -> GroupResult:
+    return group_results.of(ruleset, room)
 
 
 @bp.get("/<room_id>")

@@ -25,7 +25,7 @@ from sqlalchemy import make_url
 
 from recommender import RuleSet
 from recommender.engine import parse_answers
-from recommender.group import GROUP_RULE, aggregate
+from recommender.group import GROUP_RULE, GroupResult, aggregate
 from rooms import RoomStore, RoomView, alembic_config, make_engine, upgrade
 from rooms.store import utc_now
 
@@ -232,6 +232,36 @@ def room_summary(room: RoomView, now: datetime) -> dict:
             "results_visible": room.results_visible(now)}
 
 
+GROUP_RESULTS_KEPT = 32  # rooms whose results this process keeps computed (a 100-member room costs ~0.2 s)
+
+
+class GroupResults:
+    """The group results of recently read rooms, per process. A room's results are read only once it has closed, when
+    its answers can no longer change, so the key (rules version, members and their answers) only misses when the rules
+    change or another room is read: a room's page, record and API state are computed once, not per request."""
+
+    def __init__(self, kept: int = GROUP_RESULTS_KEPT):
+        self.kept = kept
+        self._results: dict[tuple, GroupResult] = {}
+        self._lock = threading.Lock()
+
+    def of(self, ruleset: RuleSet, room: RoomView) -> GroupResult:
+        members = tuple((m.name, tuple(sorted((m.answers or {}).items()))) for m in room.members)
+        key = (ruleset, members)
+        with self._lock:
+            found = self._results.get(key)
+        if found is None:
+            found = aggregate(ruleset, [(name, dict(answers)) for name, answers in members])
+            with self._lock:
+                if len(self._results) >= self.kept:
+                    del self._results[next(iter(self._results))]  # the oldest entry
+                self._results[key] = found
+        return found
+
+
+group_results = GroupResults()
+
+
 def room_state(room: RoomView, ruleset: RuleSet, now: datetime, results_url: Callable[[str], str]) -> dict:
     """The room as GET /api/rooms/<id> shows it: before the results are visible, who has answered (names only);
     after, everything its results say, recomputed under the current rules (`results_url` makes a member's link)."""
@@ -240,7 +270,7 @@ def room_state(room: RoomView, ruleset: RuleSet, now: datetime, results_url: Cal
              "group_rule": GROUP_RULE}
     if not room.results_visible(now):
         return state
-    group = aggregate(ruleset, [(member.name, member.answers or {}) for member in room.members])
+    group = group_results.of(ruleset, room)
     results = group.as_json()
     for member_json, member, counted in zip(results["members"], room.members, group.members):
         member_json["answered"] = member.has_answered
