@@ -195,7 +195,11 @@ def _prefill(ruleset: RuleSet) -> tuple[MultiDict | None, list[str]]:
     """The answers to start from: a pasted results link (`link`), else answers in the query itself."""
     pasted = request.args.get("link", "").strip()
     if pasted:
-        pairs = [(key, value) for key, value in parse_qsl(urlsplit(pasted).query) if key in ruleset.question_index]
+        try:
+            query = urlsplit(pasted).query
+        except ValueError:  # e.g. an unbalanced [ in the host part
+            query = ""
+        pairs = [(key, value) for key, value in parse_qsl(query) if key in ruleset.question_index]
         if not pairs:
             return None, [f"No answers were found in the link you pasted ({pasted[:80]}): paste the address of a "
                           "results page, which looks like …/results?services=…"]
