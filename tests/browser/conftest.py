@@ -110,7 +110,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     workdir = tmp_path_factory.mktemp("live-server")
     rules = workdir / "rules.yaml"
     shutil.copyfile(ROOT / "rules.yaml", rules)
-    server = Server(workdir, env={"DOCKWISE_RULES_PATH": str(rules)}, secret_key=SECRET_KEY)
+    # The rooms' SQLite database in the temporary folder, not in the checkout's instance folder.
+    env = {"DOCKWISE_RULES_PATH": str(rules), "DOCKWISE_DATABASE_URL": f"sqlite:///{workdir / 'rooms.sqlite3'}"}
+    server = Server(workdir, env=env, secret_key=SECRET_KEY)
     try:
         server.start()
     except ServerError as error:
