@@ -337,6 +337,17 @@ def test_one_client_creating_too_many_rooms_gets_429_with_retry_after_and_others
     assert other.status_code == 201
 
 
+@pytest.mark.parametrize("refused", [{"title": ""}, {"title": "x" * 121},
+                                     {"title": "T", "closes_at": "2000-01-01T00:00Z"}])
+def test_a_room_refused_for_its_input_does_not_count_against_the_limit(make_app, refused):
+    client = make_app(ROOMS_PER_CLIENT_PER_HOUR=2).test_client()
+    for _ in range(3):
+        assert only_error(client.post("/api/rooms", json=refused), 400)["code"] == "invalid_input"
+    create(client)
+    create(client)
+    assert only_error(client.post("/api/rooms", json={"title": "Third"}), 429)["code"] == "rate_limited"
+
+
 def test_too_many_rooms_in_total_get_429_until_an_hour_has_passed(make_app, clock):
     client = make_app(ROOMS_PER_HOUR=2).test_client()
     for address in ("127.0.0.2", "127.0.0.3"):

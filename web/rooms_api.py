@@ -158,8 +158,7 @@ def create_room():
     if title is None:
         raise RoomInputError("title", "is missing", 'send {"title": "Our platform"}')
     rooms = current_rooms()
-    rooms.limit_creation(request.remote_addr or "")
-    room, owner_token = rooms.store().create_room(title, closes_at, rules_fingerprint=current_rules().fingerprint)
+    room, owner_token = rooms.create_room(request.remote_addr or "", title, closes_at, current_rules().fingerprint)
     return jsonify({"room": room_summary(room, rooms.clock()), "owner_token": owner_token,
                     "links": {"owner": _url("rooms.owner", room.id, token=owner_token),
                               "join": _url("rooms.join", room.id), "results": _url("rooms.room", room.id),

@@ -123,9 +123,8 @@ def create_room():
     form.closes_at.errors = []
     rooms = current_rooms()
     try:
-        rooms.limit_creation(request.remote_addr or "")
-        room, owner_token = rooms.store().create_room(form.title.data or "", closes_at,
-                                                      rules_fingerprint=ruleset.fingerprint)
+        room, owner_token = rooms.create_room(request.remote_addr or "", form.title.data or "", closes_at,
+                                              ruleset.fingerprint)
     except RateLimitedError as error:
         return _render_new(form, answers, 429, [f"{error.message}. Try again in {_duration(error.retry_after)}."],
                            {"Retry-After": str(error.retry_after)})

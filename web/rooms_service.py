@@ -26,7 +26,7 @@ from sqlalchemy import make_url
 from recommender import RuleSet
 from recommender.engine import parse_answers
 from recommender.group import GROUP_RULE, GroupResult, aggregate
-from rooms import RoomStore, RoomView, alembic_config, make_engine, upgrade
+from rooms import RoomInputError, RoomStore, RoomView, alembic_config, make_engine, upgrade
 from rooms.store import utc_now
 
 from .settings import database_url_setting, whole_number_setting
@@ -101,6 +101,13 @@ class ClientLimiter:
             times.append(now)
             return 0.0
 
+    def give_back(self, client: str) -> None:
+        """Uncount `client`'s latest event (a creation that was refused for its input)."""
+        with self._lock:
+            times = self._seen.get(client)
+            if times:
+                times.pop()
+
     def _forget_idle(self, now: float) -> None:
         for client in [c for c, times in self._seen.items() if not times or times[-1] <= now - HOUR]:
             del self._seen[client]
@@ -145,6 +152,16 @@ class Rooms:
             return RoomStore(engine, clock=lambda: self.clock())
         except BaseException:
             engine.dispose()
+            raise
+
+    def create_room(self, client: str, title: object, closes_at: datetime | None, rules_fingerprint: str):
+        """A new room and its owner token, counted against the creation limits (RateLimitedError); a room refused
+        for its input (RoomInputError) is not counted."""
+        self.limit_creation(client)
+        try:
+            return self.store().create_room(title, closes_at, rules_fingerprint=rules_fingerprint)  # type: ignore[arg-type]
+        except RoomInputError:
+            self.clients.give_back(client)
             raise
 
     def limit_creation(self, client: str) -> None:
