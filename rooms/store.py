@@ -43,6 +43,7 @@ from .errors import NameTakenError, RoomClosedError, RoomFullError, RoomInputErr
 from .models import NAME_MAX, ROOM_ID_LENGTH, TITLE_MAX, Member, Room, hash_token
 
 ROOM_ID_BYTES = 16
+ROOM_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{ROOM_ID_LENGTH}}}")
 TOKEN_BYTES = 32
 
 
@@ -242,7 +243,9 @@ class RoomStore:
     # Helpers
 
     def _room(self, session: Session, room_id: str, lock: str | None = None) -> Room:
-        if not isinstance(room_id, str) or not 0 < len(room_id) <= ROOM_ID_LENGTH:
+        # Only what token_urlsafe makes can be a room: anything else (a NUL byte, which PostgreSQL's text refuses
+        # with an error, or a stray character) is not found without asking the database.
+        if not isinstance(room_id, str) or not ROOM_ID.fullmatch(room_id):
             raise RoomNotFoundError(str(room_id)[:ROOM_ID_LENGTH])
         query = select(Room).where(Room.id == room_id)
         if lock is not None:

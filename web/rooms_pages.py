@@ -9,6 +9,7 @@ changes something is a POST checked by Flask-WTF's CSRFProtect, and works withou
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
@@ -31,17 +32,22 @@ from .rooms_service import RateLimitedError, RoomsUnavailableError, current_room
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 
 LIMITS = Limits()
-PRIVATE_PAGES = frozenset(("rooms.owner", "rooms.member"))
 CLOSES_AT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
-@bp.after_request
+PRIVATE_PATH = re.compile(r"/rooms/[^/]+/(?:owner|me)/")
+
+
+@bp.after_app_request
 def never_kept(response):
-    """A room's pages show names and answers, and its private pages hold a token in their address."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    if request.endpoint in PRIVATE_PAGES or request.endpoint in ("rooms.reveal", "rooms.delete"):
-        response.headers["Referrer-Policy"] = "same-origin"
+    """A room's pages show names and answers, and a private page holds a token in its address: every response under
+    /rooms/ (errors and unmatched addresses too) is never stored nor indexed, and one under a private link's address
+    sends no Referer to other sites."""
+    if request.path.startswith("/rooms/"):
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
+        if PRIVATE_PATH.match(request.path):
+            response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -209,8 +215,10 @@ def _prefill(ruleset: RuleSet) -> tuple[MultiDict | None, list[str]]:
 
 def _render_join(room: RoomView, ruleset: RuleSet, member_form: MemberForm, form: Form, status: int = 200,
                  messages=()):
+    kept = _form_answers(ruleset, form) if request.method == "POST" else {}
     return render_template("room_join.html", room=room, state=_state(room), rules=ruleset, member_form=member_form,
-                           form=form, messages=messages, title=f"Join {room.title}"), status
+                           form=form, messages=messages, title=f"Join {room.title}",
+                           kept_answers=canonical_query(ruleset, kept) if kept else ""), status
 
 
 @bp.post("/<room_id>/join")
