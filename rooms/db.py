@@ -58,6 +58,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA secure_delete = ON")  # a deleted room's bytes are overwritten, not left in free pages
     cursor.close()
 
 

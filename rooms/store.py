@@ -43,6 +43,7 @@ from .errors import NameTakenError, RoomClosedError, RoomFullError, RoomInputErr
 from .models import NAME_MAX, ROOM_ID_LENGTH, TITLE_MAX, Member, Room, hash_token
 
 ROOM_ID_BYTES = 16
+JOINERS = frozenset("\u200c\u200d")  # zero-width (non-)joiner: part of how Persian names and emoji sequences are spelt
 ROOM_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{ROOM_ID_LENGTH}}}")
 TOKEN_BYTES = 32
 
@@ -75,7 +76,8 @@ class MemberView:
 
     @property
     def has_answered(self) -> bool:
-        return self.answers is not None
+        """Whether the member gave at least one answer (all "Not sure" is not answering)."""
+        return bool(self.answers)
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,7 @@ class RoomStore:
         if len(value) > limit:
             raise RoomInputError(field, f"is {len(value)} characters long; at most {limit} are allowed",
                                  f"shorten the {field}")
-        if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in value):
+        if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") and char not in JOINERS for char in value):
             raise RoomInputError(field, "contains control or invisible characters", "use letters, digits and spaces")
         return value
 

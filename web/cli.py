@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from recommender import AnswersError, RulesError, RuleSet, evaluate, explain
 from recommender.model import json_schema
@@ -32,7 +35,7 @@ from recommender.space import (
 )
 from recommender.text import check_summary, recommendation_text, scenario_lines
 
-from .rooms_service import current_rooms, purge_rooms, upgrade_database
+from .rooms_service import RoomsUnavailableError, current_rooms, purge_rooms, upgrade_database
 
 rules_cli = AppGroup("rules", help="Check, test and describe the rules file.")
 
@@ -202,16 +205,31 @@ db_cli = AppGroup("db", help="The rooms' database (DOCKWISE_DATABASE_URL).")
 rooms_cli = AppGroup("rooms", help="Team rooms.")
 
 
+@contextmanager
+def database_errors_as_one_line() -> Iterator[None]:
+    """A database that cannot be reached or is not migrated ends the command with one `Error:` line, no traceback."""
+    try:
+        yield
+    except RoomsUnavailableError as error:
+        raise click.ClickException(str(error)) from None
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
+        raise click.ClickException(f"the rooms database cannot be used: {reason} (check DOCKWISE_DATABASE_URL and "
+                                   "the database server)") from None
+
+
 @db_cli.command("upgrade")
 def db_upgrade_command() -> None:
     """Migrate the rooms' database to the latest revision (the SQLite default also migrates itself on first use)."""
-    click.echo(upgrade_database(current_rooms().settings))
+    with database_errors_as_one_line():
+        click.echo(upgrade_database(current_rooms().settings))
 
 
 @rooms_cli.command("purge")
 def rooms_purge_command() -> None:
     """Delete the rooms that closed more than DOCKWISE_ROOMS_KEEP_DAYS days ago, with their members' answers."""
     rooms = current_rooms()
-    purged = purge_rooms(rooms)
+    with database_errors_as_one_line():
+        purged = purge_rooms(rooms)
     click.echo(f"purged {purged} room{'' if purged == 1 else 's'} closed more than {rooms.settings.keep_days} "
                f"day{'' if rooms.settings.keep_days == 1 else 's'} ago")

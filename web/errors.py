@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask.globals import request_ctx
@@ -22,6 +23,9 @@ EXPLANATIONS = {
     500: "Something went wrong on our side. Your answers are safe in the link you came from; please try again.",
     503: "Dockwise's rules could not be loaded, so no recommendation can be made right now.",
 }
+# The rooms API's codes for errors raised outside its own handlers (README "Team rooms").
+ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+               415: "not_json", 500: "server_error", 503: "unavailable"}
 # Werkzeug's own message would repeat the Host header, which the client wrote.
 UNTRUSTED_HOST = ("This site does not answer to the host name in the request's Host header. If you run this site, add "
                   "the name to DOCKWISE_TRUSTED_HOSTS, or make the proxy in front pass the public host "
@@ -47,13 +51,24 @@ CSRF_HINTS = {
 }
 
 
+PRIVATE_LINK_TOKEN = re.compile(r"(/rooms/[^/]+/(?:owner|me)/)[^/]+")
+
+
+def logged_path() -> str:
+    """The request's path as the log shows it: a room's private link without its token."""
+    return PRIVATE_LINK_TOKEN.sub(r"\1TOKEN", request.path)
+
+
 def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
 def _error_response(status: int, title: str, message: str, headers=None):
     if _is_api():
-        response = jsonify({"errors": [{"question": None, "choice": None, "message": message}]})
+        entry = {"question": None, "choice": None, "message": message}
+        if request.path.startswith("/api/rooms"):  # the rooms API's errors each carry a code (README)
+            entry |= {"code": ERROR_CODES.get(status, f"http_{status}"), "field": None}
+        response = jsonify({"errors": [entry]})
     else:
         if request_ctx.url_adapter is None:
             # Werkzeug refused the Host header before Flask could build URLs; the page's links need them.
@@ -78,7 +93,7 @@ def handle_http_error(error: HTTPException):
 
 def handle_csrf_error(error: CSRFError):
     reason = error.description or "The CSRF check failed."
-    log.warning("form refused on %s %s: %s", request.method, request.path, reason)
+    log.warning("form refused on %s %s: %s", request.method, logged_path(), reason)
     message = f"{reason} {CSRF_HINTS.get(reason, AGAIN)}"
     if _is_api():
         return _error_response(400, "Bad Request", message)
@@ -90,7 +105,7 @@ def handle_unavailable(_error):
 
 
 def handle_unexpected(error: Exception):
-    log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
+    log.exception("unhandled error on %s %s", request.method, logged_path(), exc_info=error)
     return _error_response(500, InternalServerError().name, EXPLANATIONS[500])
 
 

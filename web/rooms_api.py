@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, jsonify, request, url_for
+from sqlalchemy.exc import OperationalError
 
 from recommender import AnswersError
 from rooms import RoomClosedError, RoomError, RoomFullError, RoomInputError, RoomNotFoundError, TokenRefusedError
@@ -22,6 +23,7 @@ from .rooms_service import (
     RoomsUnavailableError,
     checked_answers,
     current_rooms,
+    database_unreachable,
     iso,
     room_state,
     room_summary,
@@ -100,6 +102,11 @@ def rate_limited(error: RateLimitedError):
 @bp.errorhandler(RoomsUnavailableError)
 def rooms_unavailable(error: RoomsUnavailableError):
     return _error(str(error), 503, "rooms_unavailable")
+
+
+@bp.errorhandler(OperationalError)
+def database_down(error: OperationalError):
+    return rooms_unavailable(database_unreachable(error))
 
 
 def _body(*expected: str) -> dict:

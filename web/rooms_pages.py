@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from flask import Blueprint, Response, abort, flash, get_flashed_messages, redirect, render_template, request, url_for
+from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import MultiDict
 from wtforms import DateTimeLocalField, Form, StringField
 
@@ -27,7 +28,14 @@ from rooms.store import Limits, RoomView
 
 from .context import current_rules, share_url
 from .forms import questionnaire_form
-from .rooms_service import RateLimitedError, RoomsUnavailableError, current_rooms, group_results, room_status
+from .rooms_service import (
+    RateLimitedError,
+    RoomsUnavailableError,
+    current_rooms,
+    database_unreachable,
+    group_results,
+    room_status,
+)
 
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 
@@ -70,7 +78,15 @@ def token_refused(error: TokenRefusedError):
 
 @bp.errorhandler(RoomsUnavailableError)
 def rooms_unavailable(error: RoomsUnavailableError):
-    return _error_page(503, "Rooms are not available", str(error))
+    message = str(error)
+    if request.method == "POST":
+        message += ". Nothing was changed: go back (your browser keeps what you typed) and send it again later"
+    return _error_page(503, "Rooms are not available", f"{message[:1].upper()}{message[1:]}.")
+
+
+@bp.errorhandler(OperationalError)
+def database_down(error: OperationalError):
+    return rooms_unavailable(database_unreachable(error))
 
 
 class RoomForm(Form):
@@ -134,6 +150,10 @@ def create_room():
     except RateLimitedError as error:
         return _render_new(form, answers, 429, [f"{error.message}. Try again in {_duration(error.retry_after)}."],
                            {"Retry-After": str(error.retry_after)})
+    except (RoomsUnavailableError, OperationalError) as error:
+        unavailable = error if isinstance(error, RoomsUnavailableError) else database_unreachable(error)
+        message = str(unavailable)
+        return _render_new(form, answers, 503, [f"{message[:1].upper()}{message[1:]}. The room was not created."])
     except RoomInputError as error:
         _field_error(form, error)
         return _render_new(form, answers, 400)
@@ -263,11 +283,16 @@ def member(room_id: str, token: str):
     me = store.member(room_id, token)
     room = store.get_room(room_id)
     ruleset = current_rules()
+    form, not_counted = _stored_answers_form(ruleset, me)
+    return _render_member(room, ruleset, me, token, form, not_counted=not_counted)
+
+
+def _stored_answers_form(ruleset: RuleSet, me) -> tuple[Form, list[str]]:
+    """The questionnaire ticked with the member's stored answers that still count, and why the others do not."""
     _, not_counted = counted_state(ruleset, me.answers or {})
     counted = {key: value for key, value in (me.answers or {}).items()
                if not any(item.question_id == key for item in not_counted)}
-    form = questionnaire_form(ruleset, MultiDict(counted) if counted else None)
-    return _render_member(room, ruleset, me, token, form, not_counted=[item.text for item in not_counted])
+    return questionnaire_form(ruleset, MultiDict(counted) if counted else None), [item.text for item in not_counted]
 
 
 def _render_member(room: RoomView, ruleset: RuleSet, me, token: str, form: Form, status: int = 200, messages=(),
@@ -291,7 +316,11 @@ def member_submit(room_id: str, token: str):
     try:
         store.submit_answers(room_id, token, _form_answers(ruleset, form))
     except RoomClosedError as error:
-        return _render_member(room, ruleset, me, token, form, 409, [_sentence(error)])
+        # Show what was stored (and counts), not what was just sent: those changes were not saved.
+        stored, not_counted = _stored_answers_form(ruleset, me)
+        return _render_member(store.get_room(room_id), ruleset, me, token, stored, 409,
+                              [f"{_sentence(error)} Your changes were not saved; below are your answers as they "
+                               "count."], not_counted=not_counted)
     flash("Your answers are saved.", "saved")
     return redirect(url_for("rooms.member", room_id=room_id, token=token), 303)
 

@@ -9,6 +9,7 @@ migrated with `flask db upgrade`, and until it is the rooms API answers 503 sayi
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -30,6 +31,8 @@ from rooms import RoomInputError, RoomStore, RoomView, alembic_config, make_engi
 from rooms.store import utc_now
 
 from .settings import database_url_setting, whole_number_setting
+
+log = logging.getLogger("dockwise.rooms")
 
 HOUR = 3600.0
 TOTAL_RETRY_SECONDS = 60  # the server-wide limit is counted in the database; ask again a minute later
@@ -64,7 +67,12 @@ def rooms_settings(config: Mapping, instance_path: str) -> RoomsSettings:
 
 
 class RoomsUnavailableError(Exception):
-    """The rooms database cannot be used yet (not migrated); the message says what to run."""
+    """The rooms database cannot be used: not migrated (the message says what to run) or not reachable."""
+
+
+DATABASE_UNREACHABLE = ("the rooms database cannot be reached right now, so no room can be opened or changed; try "
+                        "again in a minute (whoever runs this site: check DOCKWISE_DATABASE_URL and the database "
+                        "server)")
 
 
 class RateLimitedError(Exception):
@@ -84,15 +92,17 @@ class ClientLimiter:
     clock: Callable[[], float] = time.monotonic
     _seen: dict[str, deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _swept: float = field(default=float("-inf"))
 
     def take(self, client: str) -> float:
         """Count one event for `client`; 0 when it is allowed, else the seconds until it would be."""
         now = self.clock()
         with self._lock:
+            if now - self._swept >= HOUR or len(self._seen) >= MAX_TRACKED_CLIENTS:
+                self._forget_idle(now)  # an address is kept no longer than an hour after its last creation
+                self._swept = now
             times = self._seen.get(client)
             if times is None:
-                if len(self._seen) >= MAX_TRACKED_CLIENTS:
-                    self._forget_idle(now)
                 times = self._seen[client] = deque()
             while times and times[0] <= now - HOUR:
                 times.popleft()
@@ -179,6 +189,12 @@ class Rooms:
         if self._store is not None and self._pid == os.getpid():
             self._store.engine.dispose()
         self._store = self._pid = None
+
+
+def database_unreachable(error: Exception) -> RoomsUnavailableError:
+    """The error to show for a database that could not be reached (logged once per request, without the URL)."""
+    log.warning("rooms database unreachable: %s", str(error).strip().splitlines()[0][:300] if str(error) else error)
+    return RoomsUnavailableError(DATABASE_UNREACHABLE)
 
 
 def require_migrated(engine) -> None:
