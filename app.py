@@ -35,12 +35,13 @@ DEFAULTS = {
     "TRUSTED_HOSTS": None,              # Host values served; default 127.0.0.1 and localhost, + PUBLIC_URL's host
     "SECRET_KEY_FILE": None,            # a file holding the secret key (a Docker or Kubernetes secret)
     "DATABASE_URL": None,               # the rooms' database (default: SQLite rooms.sqlite3 in the instance folder)
+    "DATABASE_URL_FILE": None,          # or a file holding it (a Docker or Kubernetes secret: the URL has a password)
     "ROOMS_KEEP_DAYS": 30,              # a room is deleted this many days after it closes (`flask rooms purge`)
     "ROOMS_PER_CLIENT_PER_HOUR": 10,    # rooms one client address may create in an hour
     "ROOMS_PER_HOUR": 200,              # rooms all clients together may create in an hour
 }
 # Read as text: from_prefixed_env reads values as JSON, which would turn a numeric key or file name into a number.
-TEXT_SETTINGS = ("SECRET_KEY_FILE", "PUBLIC_URL", "TRUSTED_HOSTS", "DATABASE_URL")
+TEXT_SETTINGS = ("SECRET_KEY_FILE", "PUBLIC_URL", "TRUSTED_HOSTS", "DATABASE_URL", "DATABASE_URL_FILE")
 
 __all__ = ["ConfigError", "create_app"]
 

@@ -5,6 +5,7 @@ characters in names, an all-"Not sure" member, error codes under /api/rooms, and
 from __future__ import annotations
 
 import logging
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from shipped import RULES_PATH, SCENARIOS
 
-from app import create_app
+from app import ConfigError, create_app
 from rooms import RoomInputError, RoomStore, upgrade
 from rooms.db import make_engine
 from web.rooms_service import ClientLimiter
@@ -171,3 +172,36 @@ def test_every_error_under_api_rooms_has_a_code(tmp_path, method, body, status, 
 def test_deleted_rooms_are_overwritten_on_disk(store):
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+
+
+def test_the_database_url_can_come_from_a_file(tmp_path):
+    database = tmp_path / "from-file.sqlite3"
+    url_file = tmp_path / "database-url"
+    url_file.write_text(f"sqlite:///{database}\n")
+    app = make_app(tmp_path, DATABASE_URL_FILE=str(url_file))
+    assert app.test_client().post("/api/rooms", json={"title": "T"}).status_code == 201
+    assert database.exists()
+    assert not (tmp_path / "instance" / "rooms.sqlite3").exists()
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("both", "Both DOCKWISE_DATABASE_URL and DOCKWISE_DATABASE_URL_FILE"),
+    ("empty", "which is empty"),
+    ("missing", "which cannot be read: No such file or directory"),
+    ("fifo", "which cannot be read"),
+    ("not a url", "DOCKWISE_DATABASE_URL cannot be read as a URL"),
+])
+def test_a_database_url_file_dockwise_cannot_use_is_refused_at_start_naming_it(tmp_path, case, message):
+    url_file = tmp_path / "database-url"
+    config = {"DATABASE_URL_FILE": str(url_file)}
+    if case == "both":
+        url_file.write_text("sqlite:////tmp/x.sqlite3")
+        config["DATABASE_URL"] = "sqlite:////tmp/y.sqlite3"
+    elif case == "empty":
+        url_file.write_text("\n")
+    elif case == "fifo":
+        os.mkfifo(url_file)
+    elif case == "not a url":
+        url_file.write_text("postgresql://host:notaport/db")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_app(tmp_path, **config)

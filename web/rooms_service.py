@@ -30,7 +30,8 @@ from recommender.group import GROUP_RULE, GroupResult, aggregate
 from rooms import RoomInputError, RoomStore, RoomView, alembic_config, make_engine, upgrade
 from rooms.store import utc_now
 
-from .settings import database_url_setting, whole_number_setting
+from .secret import read_database_url_file
+from .settings import ConfigError, database_url_setting, whole_number_setting
 
 log = logging.getLogger("dockwise.rooms")
 
@@ -53,10 +54,21 @@ class RoomsSettings:
         return make_url(self.database_url).get_backend_name() == "sqlite"
 
 
+def _database_url(config: Mapping) -> object:
+    """DOCKWISE_DATABASE_URL, or the contents of the file DOCKWISE_DATABASE_URL_FILE names (not both)."""
+    url_file, url = config.get("DATABASE_URL_FILE"), config.get("DATABASE_URL")
+    if not url_file:
+        return url
+    if url:
+        raise ConfigError(f"Both DOCKWISE_DATABASE_URL and DOCKWISE_DATABASE_URL_FILE ({url_file}) are set; set only "
+                          "one.")
+    return read_database_url_file(url_file)
+
+
 def rooms_settings(config: Mapping, instance_path: str) -> RoomsSettings:
     """The rooms' settings from the app's config; raise ConfigError naming a setting Dockwise cannot use."""
     return RoomsSettings(
-        database_url=database_url_setting(config.get("DATABASE_URL"), instance_path),
+        database_url=database_url_setting(_database_url(config), instance_path),
         keep_days=whole_number_setting(config, "ROOMS_KEEP_DAYS", minimum=0,
                                        meaning="the days a room is kept after it closes"),
         per_client_per_hour=whole_number_setting(config, "ROOMS_PER_CLIENT_PER_HOUR", minimum=1,

@@ -85,6 +85,23 @@ def read_key_file(path: str) -> str | bytes:
     return _as_text_if_ascii(checked_key(key, f"DOCKWISE_SECRET_KEY_FILE ({path})"))
 
 
+def read_database_url_file(path: str) -> str:
+    """The database URL in DOCKWISE_DATABASE_URL_FILE (a Docker or Kubernetes secret: the URL holds a password), with
+    surrounding whitespace stripped; ConfigError when it cannot be read or is empty. The URL is never shown."""
+    try:
+        text = read_regular_file(path).decode("utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"DOCKWISE_DATABASE_URL_FILE names {path}, which cannot be read: {error.strerror}. Point it "
+                          "at a readable file holding the rooms' database URL.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"DOCKWISE_DATABASE_URL_FILE names {path}, which is not UTF-8 text: it must hold the "
+                          "rooms' database URL.") from None
+    if not text:
+        raise ConfigError(f"DOCKWISE_DATABASE_URL_FILE names {path}, which is empty: it must hold the rooms' "
+                          "database URL (postgresql://USER:PASSWORD@HOST/DATABASE).")
+    return text
+
+
 def secret_key(config, instance_path: str) -> str | bytes:
     """The key for the app, from (in order) SECRET_KEY_FILE, SECRET_KEY, or the instance folder's generated key.
 
