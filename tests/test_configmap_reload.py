@@ -142,21 +142,19 @@ class Pod:
 
     def __init__(self, tmp_path: Path):
         self.rules = AtomicWriterVolume(tmp_path / "rules", {"rules.yaml": CONFIGMAP_RULES.encode()})
+        # The rooms' database is not used here: a SQLite file stands for the PostgreSQL a pod's Secret names.
+        database_url = f"sqlite:///{tmp_path / 'rooms.sqlite3'}".encode()
         secret = AtomicWriterVolume(tmp_path / "secret", {"secret-key": secrets.token_hex(32).encode(),
-                                                          "database-url": b"postgresql://dockwise@db/dockwise"},
+                                                          "database-url": database_url},
                                     mode=0o440)
         state = tmp_path / "state"
         state.mkdir()
         state.chmod(0o777)  # as the kubelet makes an emptyDir
         tmp = tmp_path / "tmp"
         tmp.mkdir()
-        settings = moved_into(pod_settings(), {"rules": self.rules.root, "secret": secret.root, "state": state,
-                                               "tmp": tmp})
-        # Read by the image's entrypoint, not by Dockwise (tests/test_kubernetes_manifests.py runs it); the rooms'
-        # database is not used here.
-        settings.pop("DOCKWISE_DATABASE_URL_FILE")
-        self.settings = settings
-        self.server = KeyFileServer(tmp_path, env={**settings, "DOCKWISE_RULES_CHECK_INTERVAL": INTERVAL})
+        self.settings = moved_into(pod_settings(), {"rules": self.rules.root, "secret": secret.root, "state": state,
+                                                    "tmp": tmp})
+        self.server = KeyFileServer(tmp_path, env={**self.settings, "DOCKWISE_RULES_CHECK_INTERVAL": INTERVAL})
 
     def update_rules(self, text: str) -> None:
         self.rules.write({"rules.yaml": text.encode()})

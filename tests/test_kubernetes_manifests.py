@@ -8,18 +8,23 @@ the command that installs it. kubectl comes with the machine.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import secrets
 import shutil
 import subprocess
+import sys
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
+
+from rooms.store import RoomStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy" / "kubernetes"
@@ -30,11 +35,14 @@ INSTALL = "scripts/install-scan-deps"
 KUBERNETES_VERSION = "1.37.0"
 OLDEST_KUBERNETES_VERSION = "1.30.0"
 TARGETS = ("base", "overlays/example")
-WORKLOADS = (("Deployment", "dockwise"), ("Job", "dockwise-migrate"))
+WORKLOADS = (("Deployment", "dockwise"), ("Job", "dockwise-migrate"), ("CronJob", "dockwise-purge"))
 # The example overlay's secrets, made by the user beside its kustomization.yaml (and ignored by git).
 EXAMPLE_SECRET_FILES = ("secret-key.txt", "database-url.txt")
 EXAMPLE_DATABASE_URL = "postgresql://dockwise:example-password@postgres.example.internal/dockwise"
+# The commands the web pods' image runs besides serving: once per release, and daily.
 MIGRATION = ["flask", "--app", "app", "db", "upgrade"]
+PURGE = ["flask", "--app", "app", "rooms", "purge"]
+COMMANDS = {("Job", "dockwise-migrate"): MIGRATION, ("CronJob", "dockwise-purge"): PURGE}
 
 # checkov's findings accepted on purpose, each with its reason. A finding not listed fails the test, and so does a
 # listed one that no longer occurs (remove it then).
@@ -113,8 +121,13 @@ def rendered(tree) -> dict[str, Rendered]:
     return result
 
 
+def pod_template(workload: dict) -> dict:
+    spec = workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"]
+    return spec["template"]
+
+
 def pod_spec(workload: dict) -> dict:
-    return workload["spec"]["template"]["spec"]
+    return pod_template(workload)["spec"]
 
 
 def containers(workload: dict) -> list[dict]:
@@ -145,6 +158,47 @@ def test_the_example_overlay_needs_its_secrets_made_first(tmp_path):
     done = render(copy, "overlays/example")
     assert done.returncode != 0
     assert "secret-key.txt" in done.stderr
+
+
+def deploy_steps() -> str:
+    """The shell code blocks of deploy/kubernetes/README.md's "Deploy" section, in order, as one script."""
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Deploy\n(.*?)^## ", readme, re.S | re.M)[1]
+    return "".join(re.findall(r"^```sh\n(.*?)^```", section, re.S | re.M))
+
+
+# kubectl in the README's steps, without a cluster: `apply -k DIR` renders DIR (into $RENDERED, its name into
+# $APPLIED); the other kubectl commands (delete, wait, rollout) need a cluster and do nothing.
+FAKE_CLUSTER = """
+kubectl() {
+    if [ "$1" = apply ] && [ "$2" = -k ]; then
+        "$KUBECTL" kustomize "$3" > "$RENDERED"
+        printf '%s\\n' "$3" >> "$APPLIED"
+    fi
+}
+"""
+
+
+def test_the_readmes_deploy_steps_run_in_sequence_from_the_repositorys_root(tmp_path):
+    """Pasted into one shell at the root of a copy of the repository's deploy/kubernetes, they make the overlay and its
+    secret files (ignored by git), and `kubectl apply -k` finds the overlay and renders it."""
+    root = tmp_path / "repository"
+    shutil.copytree(DEPLOY, root / "deploy" / "kubernetes", ignore=shutil.ignore_patterns(*EXAMPLE_SECRET_FILES))
+    rendered, applied = tmp_path / "rendered.yaml", tmp_path / "applied"
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", FAKE_CLUSTER + deploy_steps()], cwd=root,
+                          capture_output=True, text=True, check=False, timeout=120,
+                          env={**os.environ, "KUBECTL": kubectl(), "RENDERED": str(rendered), "APPLIED": str(applied)})
+    assert done.returncode == 0, f"the README's steps failed:\n{done.stderr}"
+    (overlay,) = applied.read_text().splitlines()
+    (secret,) = [o for o in yaml.safe_load_all(rendered.read_text()) if o and o["kind"] == "Secret"]
+    assert len(base64.b64decode(secret["data"]["secret-key"])) >= 32
+    assert base64.b64decode(secret["data"]["database-url"]).startswith(b"postgresql://")
+    # The copy is a repository of its own here, so that only the .gitignore files the steps leave count.
+    subprocess.run(["git", "init", "--quiet", str(root)], check=True, timeout=30)
+    secret_files = [f"{overlay}/{name}" for name in EXAMPLE_SECRET_FILES]
+    ignored = subprocess.run(["git", "check-ignore", *secret_files], cwd=root, capture_output=True, text=True,
+                             check=False, timeout=30)
+    assert ignored.stdout.splitlines() == secret_files, f"git would commit the secret files of {overlay}"
 
 
 @pytest.mark.parametrize("version", [KUBERNETES_VERSION, OLDEST_KUBERNETES_VERSION])
@@ -265,17 +319,36 @@ def test_every_secret_the_pods_read_exists_with_its_keys(rendered, kind, name):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_the_migration_job_runs_with_the_deployments_image_and_settings(rendered, target):
+@pytest.mark.parametrize(("kind", "name"), COMMANDS)
+def test_the_migration_and_the_purge_run_with_the_deployments_image_and_settings(rendered, target, kind, name):
     web = rendered[target].get("Deployment", "dockwise")
-    job = rendered[target].get("Job", "dockwise-migrate")
+    job = rendered[target].get(kind, name)
     web_container, job_container = the_container(web), the_container(job)
     for field in ("image", "imagePullPolicy", "env", "envFrom", "volumeMounts", "securityContext"):
         assert job_container.get(field) == web_container.get(field), field
-    for field in ("volumes", "securityContext", "serviceAccountName", "automountServiceAccountToken"):
+    for field in ("volumes", "securityContext", "serviceAccountName", "automountServiceAccountToken",
+                  "enableServiceLinks"):
         assert pod_spec(job).get(field) == pod_spec(web).get(field), field
-    # args, not command: the image's entrypoint runs first, as it does for the web pods.
+    assert pod_spec(job)["restartPolicy"] == "Never"  # a failed run is retried by the Job in a new pod
+    # args, not command: it replaces the image's CMD (gunicorn) and keeps any ENTRYPOINT the image has.
     assert "command" not in job_container
-    assert job_container["args"] == MIGRATION
+    assert job_container["args"] == COMMANDS[kind, name]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_purge_runs_daily_one_at_a_time_and_keeps_a_short_history(rendered, target):
+    cronjob = rendered[target].get("CronJob", "dockwise-purge")["spec"]
+    minute, hour, *every_day = cronjob["schedule"].split()
+    assert every_day == ["*", "*", "*"], cronjob["schedule"]
+    assert 0 <= int(minute) < 60, cronjob["schedule"]
+    assert 0 <= int(hour) < 24, cronjob["schedule"]
+    assert cronjob["timeZone"] == "Etc/UTC"  # not the controller's local time, which may change under it
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    assert 1 <= cronjob["successfulJobsHistoryLimit"] <= cronjob["failedJobsHistoryLimit"] <= 5
+    assert cronjob.get("suspend", False) is False
+    job = cronjob["jobTemplate"]["spec"]
+    assert job["backoffLimit"] >= 1
+    assert job["activeDeadlineSeconds"] < 24 * 3600  # a stuck run ends before the next one is due
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -301,11 +374,13 @@ def test_the_pods_are_spread_scaled_and_protected_together(rendered, target):
     objects = rendered[target]
     web = objects.get("Deployment", "dockwise")
     labels = web["spec"]["template"]["metadata"]["labels"]
-    job_labels = objects.get("Job", "dockwise-migrate")["spec"]["template"]["metadata"]["labels"]
+    job_labels = [pod_template(objects.get(kind, name))["metadata"]["labels"] for kind, name in COMMANDS]
     assert web["spec"]["replicas"] >= 2
     assert matches(web["spec"]["selector"], labels)
     spread = {c["topologyKey"]: c for c in pod_spec(web)["topologySpreadConstraints"]}
     assert spread["kubernetes.io/hostname"]["whenUnsatisfiable"] == "DoNotSchedule"
+    # Without it, a node the pods cannot run on (a tainted control-plane node) holds the skew: pods stay Pending.
+    assert spread["kubernetes.io/hostname"]["nodeTaintsPolicy"] == "Honor"
     assert matches(spread["kubernetes.io/hostname"]["labelSelector"], labels)
 
     autoscaler = objects.get("HorizontalPodAutoscaler", "dockwise")
@@ -319,7 +394,9 @@ def test_the_pods_are_spread_scaled_and_protected_together(rendered, target):
 
     service = objects.get("Service", "dockwise")
     assert service["spec"]["selector"].items() <= labels.items()
-    assert not service["spec"]["selector"].items() <= job_labels.items(), "the Service must not select the Job"
+    for other in job_labels:
+        assert not service["spec"]["selector"].items() <= other.items(), "the Service must select only web pods"
+        assert not matches(budget["spec"]["selector"], other), "the budget must count only web pods"
     (port,) = service["spec"]["ports"]
     assert port["targetPort"] in {p["name"] for p in the_container(web)["ports"]}
 
@@ -360,7 +437,7 @@ def test_the_image_is_set_by_kustomize_and_tagged_with_the_projects_version(rend
             assert container["image"] == f"{image}:{version}", (kind, name)
 
 
-# --- the image's side of the contract ---------------------------------------------------------------------------------
+# --- the image's and the app's side of the contract -------------------------------------------------------------------
 
 def test_the_pods_run_as_the_images_user(rendered):
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
@@ -370,14 +447,58 @@ def test_the_pods_run_as_the_images_user(rendered):
         assert (context["runAsUser"], context["runAsGroup"]) == (int(user), int(group)), (kind, name)
 
 
-def test_the_images_entrypoint_reads_the_database_url_from_the_secrets_file(rendered, tmp_path):
-    settings = rendered["overlays/example"].settings()
-    url_file = tmp_path / "database-url"
-    url_file.write_text(EXAMPLE_DATABASE_URL)
-    environment = {"PATH": os.environ["PATH"], "DOCKWISE_DATABASE_URL_FILE": str(url_file)}
-    done = subprocess.run(["sh", str(ROOT / "deploy" / "docker" / "entrypoint.sh"), "env"], env=environment,
-                          capture_output=True, text=True, check=False, timeout=30)
-    assert done.returncode == 0, done.stderr
-    seen = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-    assert seen.get("DOCKWISE_DATABASE_URL") == EXAMPLE_DATABASE_URL
-    assert settings["DOCKWISE_DATABASE_URL_FILE"].endswith("/database-url")
+def pod_settings_under(example: Rendered, workload: dict, root: Path, database_url: str) -> dict[str, str]:
+    """The example's settings for `workload`, with each volume its container mounts laid out under `root` as the
+    kubelet would and the settings' paths moved there; `database_url` stands as the Secret's `database-url` (a SQLite
+    file here, where the overlay names a PostgreSQL server)."""
+    settings = dict(example.settings())
+    for mount in the_container(workload)["volumeMounts"]:
+        volume = volumes_by_name(workload)[mount["name"]]
+        folder = root / mount["name"]
+        folder.mkdir(parents=True)
+        if "configMap" in volume:
+            for file_name, text in example.get("ConfigMap", volume["configMap"]["name"])["data"].items():
+                (folder / file_name).write_text(text, encoding="utf-8")
+        elif "secret" in volume:
+            secret = example.get("Secret", volume["secret"]["secretName"])
+            for item in volume["secret"]["items"]:
+                content = base64.b64decode(secret["data"][item["key"]])
+                (folder / item["path"]).write_bytes(database_url.encode() if item["key"] == "database-url" else content)
+        else:
+            folder.chmod(0o777)  # as the kubelet makes an emptyDir
+        for setting, value in example.settings().items():
+            if value.startswith(mount["mountPath"] + "/"):
+                settings[setting] = str(folder / value[len(mount["mountPath"]) + 1:])
+    return settings
+
+
+def run_as_the_pod_does(workload: dict, settings: dict[str, str]) -> subprocess.CompletedProcess:
+    """The workload's command (flask …) from the checkout, as the image runs it from /app, with only `settings`."""
+    command = the_container(workload)["args"]
+    assert command[0] == "flask", command
+    return subprocess.run([sys.executable, "-m", "flask", *command[1:]], cwd=ROOT, capture_output=True, text=True,
+                          check=False, timeout=120, env={"PATH": os.environ["PATH"], **settings})
+
+
+def test_the_migration_and_the_purge_use_the_database_the_secret_names(rendered, tmp_path):
+    """The Job's and the CronJob's commands, run by the app with the pods' settings and the Secret's files where the
+    pods mount them: the migration creates the rooms' tables in the database the Secret's `database-url` names, and
+    the purge deletes a room there that closed long ago."""
+    example = rendered["overlays/example"]
+    url = f"sqlite:///{tmp_path / 'rooms.sqlite3'}"
+
+    migration = example.get("Job", "dockwise-migrate")
+    settings = pod_settings_under(example, migration, tmp_path / "migration", url)
+    assert settings["DOCKWISE_DATABASE_URL_FILE"] == str(tmp_path / "migration" / "secret" / "database-url")
+    done = run_as_the_pod_does(migration, settings)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"the rooms database {url} is at the latest migration" in done.stdout
+
+    long_ago = datetime.now(UTC) - timedelta(days=90)
+    store = RoomStore.from_url(url, clock=lambda: long_ago)
+    store.create_room("Closed long ago", long_ago + timedelta(days=1), rules_fingerprint="test")
+    store.engine.dispose()
+    purge = example.get("CronJob", "dockwise-purge")
+    done = run_as_the_pod_does(purge, pod_settings_under(example, purge, tmp_path / "purge", url))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "purged 1 room closed more than 30 days ago" in done.stdout
