@@ -13,6 +13,7 @@
 #   WHEELS      a folder of the build context holding a wheel for every line of constraints.txt, installed with
 #               --no-index (no network at all); unset, the same pinned versions come from PyPI.
 #   VERSION, REVISION  the OCI labels' version and revision, and DOCKWISE_VERSION in the image's environment.
+#   SOURCE      the OCI label naming the repository the image is built from (empty unless given).
 # Plain Dockerfile syntax, no `# syntax=` line: the classic builder and BuildKit both build it, with no registry.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
@@ -34,10 +35,12 @@ FROM ${BASE_IMAGE}
 ARG BASE_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=
+ARG SOURCE=
 LABEL org.opencontainers.image.title="Dockwise" \
       org.opencontainers.image.description="Docker alone, Compose / Swarm, or Kubernetes: a questionnaire with a rule engine that explains itself" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
 RUN groupadd --system --gid 10001 dockwise \
     && useradd --system --uid 10001 --gid dockwise --no-create-home --home-dir /nonexistent \
@@ -51,13 +54,15 @@ COPY rooms/ rooms/
 COPY web/ web/
 COPY templates/ templates/
 COPY static/ static/
-COPY deploy/docker/entrypoint.sh deploy/docker/healthcheck.py /usr/local/lib/dockwise/
+COPY deploy/docker/healthcheck.py /usr/local/lib/dockwise/
 # Bytecode compiled now: a read-only filesystem cannot take __pycache__ later. The instance folder is Dockwise's
 # own, so that a named volume mounted there starts owned by it.
 RUN /opt/dockwise/bin/python -m compileall -q /app /usr/local/lib/dockwise \
     && install -d -o dockwise -g dockwise -m 0700 /app/instance
 # PORT and WEB_CONCURRENCY are gunicorn's own defaults for --bind (0.0.0.0:$PORT) and --workers; GUNICORN_CMD_ARGS
-# takes any other flag (e.g. "--timeout 60"). Flags written in CMD would override all three.
+# takes any other flag (e.g. "--timeout 60"). Flags written in CMD would override all three. No ENTRYPOINT: Dockwise
+# reads DOCKWISE_SECRET_KEY_FILE and DOCKWISE_DATABASE_URL_FILE itself, so `docker exec … flask rooms purge` sees the
+# same settings as gunicorn, and a command given to `docker run` replaces CMD.
 ENV PATH=/opt/dockwise/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -69,5 +74,4 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python3", "/usr/local/lib/dockwise/healthcheck.py"]
-ENTRYPOINT ["/usr/local/lib/dockwise/entrypoint.sh"]
 CMD ["gunicorn", "--preload", "--no-control-socket", "serve:app"]

@@ -1,22 +1,31 @@
-"""scripts/container-check: Dockwise's image, compose.yaml and a Swarm stack, proven on a real Docker engine.
+"""scripts/container-check: Dockwise's image, compose.yaml with Compose and on Swarm, proven on a real Docker engine.
 
-It installs Debian's docker.io and debootstrap when missing, starts its own dockerd (overlay2, a data root in a
-temporary folder, its own socket), debootstraps a minimal Debian bookworm (with Python 3.11; and a second one with
-PostgreSQL 15 and nginx for stand-ins of the official images, deploy/docker/check/) and imports it as the base image,
-downloads the pinned wheels on the host (constraints.txt) and builds the Dockerfile offline from them. Then:
+It installs Debian's docker.io, docker-compose (1.29) and debootstrap when missing, starts its own dockerd (overlay2, a
+data root in a temporary folder, its own socket), debootstraps a minimal Debian bookworm (with Python 3.11; and a second
+one with PostgreSQL 15 and nginx for stand-ins of the official images, deploy/docker/check/) and imports it as the base
+image, downloads the pinned wheels on the host (constraints.txt) and builds the Dockerfile offline from them. Then:
 
 1. one container, non-root, with a read-only root filesystem (a tmpfs on /tmp, a volume on /app/instance), serves
    /healthz, a results page and a room (SQLite in the volume), and its HEALTHCHECK turns healthy;
 2. two containers sharing one PostgreSQL container and one secret key serve the same team room: a room created with
    the HTML form on A (its CSRF token and session cookie) is joined with the join form fetched from A and posted to B
    with A's cookie, and the API shows the same room through both; without the cookie, B refuses the form;
-3. compose.yaml deployed on a one-node Swarm (two replicas behind nginx published in host mode on 127.0.0.1) survives
-   a rolling update (`docker service update --force`) with 0 failed requests from a client polling through nginx.
+3. `docker-compose -f compose.yaml -f compose.override.yaml up -d` starts the whole file (PostgreSQL, the migration,
+   two replicas, nginx) with every healthcheck healthy; a room is created with the HTML form through nginx, `docker
+   exec … flask rooms purge` reads the database URL from its secret file, and `down -v` leaves nothing behind;
+4. compose.yaml deployed on a one-node Swarm: PostgreSQL and nginx stay pending until the node has their labels, then
+   two replicas behind nginx survive a rolling update (`docker service update --force`) with 0 failed requests from a
+   client polling through nginx.
 
-Test traffic goes only to 127.0.0.1 (ports published there), never to a container's address. Everything started is
-stopped by id at the end (containers, the stack, the swarm, dockerd), whatever happened. Where no engine can run (not
-Linux, not root, no overlay filesystem, docker.io cannot be installed, dockerd does not start) it prints a
-`container-check: SKIP: ...` line and exits 0; any failure once the engine runs exits 1.
+Test traffic goes only to 127.0.0.1, never to a container's address. Proofs 1 and 2 publish on 127.0.0.1 only;
+compose.yaml publishes nginx on every address (as users need; Compose and Swarm's host mode take no address there), so
+while the check runs, connections from other machines to published ports are dropped (a DOCKER-USER rule, and an
+ip6tables rule per port for docker-proxy's IPv6 listener). Everything started is stopped by id or project name at the
+end (containers, the Compose project, the stack, the swarm, dockerd), whatever happened; the iptables rules and IP
+forwarding dockerd changes are put back as they were, and only network links named like Docker's that appeared during
+the run are deleted. Where no engine can run (not Linux, not root, no overlay filesystem, another dockerd runs,
+docker.io cannot be installed, dockerd does not start) it prints a `container-check: SKIP: ...` line and exits 0; any
+failure once the engine runs exits 1.
 
 The debootstrapped bases are kept as tarballs in DOCKWISE_CHECK_CACHE (default /var/cache/dockwise-check) for a week;
 --fresh makes them anew. Stdlib only: it runs with any Python 3.11.
@@ -47,6 +56,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = "/usr/bin/docker"  # docker.io's own client, the same version as its dockerd (another may be on PATH)
+COMPOSE = "/usr/bin/docker-compose"  # Debian's docker-compose 1.29 (docker.io ships no `docker compose` plugin)
 CACHE = Path(os.environ.get("DOCKWISE_CHECK_CACHE", "/var/cache/dockwise-check"))
 CACHE_DAYS = 7
 SUITE = "bookworm"  # its python3 is 3.11, what the wheels are downloaded for
@@ -56,6 +66,14 @@ SERVICE_PACKAGES = ("postgresql-15", "nginx-light")
 WHEELS = "deploy/docker/wheels"  # inside the build context (.dockerignore lets it in)
 TAG = "dockwise-check"
 STACK = "dockwise-check"
+PROJECT = "dockwise-check-compose"  # the Compose project's name
+DOCKER_LINK = re.compile(r"^(docker|br-|veth)")  # the network links dockerd makes: docker0, docker_gwbridge, ...
+BUILTIN_CHAINS = {"filter": ("INPUT", "FORWARD", "OUTPUT"),
+                  "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+                  "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+                  "raw": ("PREROUTING", "OUTPUT")}
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+NODE_LABELS = ("dockwise.db=true", "dockwise.proxy=true")  # compose.yaml's placement constraints
 DB_USER = "dockwise"
 REQUEST_SECONDS = 5.0
 
@@ -212,6 +230,11 @@ def preflight() -> None:
         raise NoEngineError("starting dockerd and debootstrap need root; run as root (CI here runs as root)")
     if "overlay" not in Path("/proc/filesystems").read_text():
         raise NoEngineError("the kernel has no overlay filesystem (dockerd's overlay2 storage needs it)")
+    refuse_running_dockerd()
+
+
+def refuse_running_dockerd() -> None:
+    """NoEngineError when a dockerd runs already (another check's, or one installing docker.io started)."""
     running = [pid for pid in os.listdir("/proc") if pid.isdigit() and _command_name(pid) == "dockerd"]
     if running:
         raise NoEngineError(f"a dockerd already runs here (pid {', '.join(running)}); this check starts its own, "
@@ -226,17 +249,55 @@ def _command_name(pid: str) -> str:
 
 
 def install_tools() -> None:
-    """Debian's docker.io and debootstrap, when missing."""
-    if Path(DOCKER).exists() and shutil.which("dockerd") and shutil.which("debootstrap"):
+    """Debian's docker.io, docker-compose and debootstrap, when missing."""
+    if all(Path(path).exists() for path in (DOCKER, COMPOSE)) and shutil.which("dockerd") and \
+            shutil.which("debootstrap"):
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    packages = ["docker.io", "debootstrap"]
+    packages = ["docker.io", "docker-compose", "debootstrap"]
     done = run(["apt-get", "install", "-y", "-qq", *packages], env=env, check=False)
     if done.returncode != 0:
         run(["apt-get", "update", "-qq"], env=env, check=False)
         done = run(["apt-get", "install", "-y", "-qq", *packages], env=env, check=False)
     if done.returncode != 0:
         raise NoEngineError(f"apt-get could not install {' '.join(packages)}: {done.stderr.strip()[-300:]}")
+    refuse_running_dockerd()  # on a systemd host, installing docker.io starts docker.service
+
+
+def save_firewall() -> dict[str, str]:
+    """The iptables and ip6tables rules as they are (iptables-save), to be put back once dockerd has stopped."""
+    saved = {}
+    for tool in ("iptables", "ip6tables"):
+        if shutil.which(f"{tool}-save"):
+            done = run([f"{tool}-save"], check=False, timeout=30)
+            if done.returncode == 0:
+                saved[tool] = done.stdout
+    return saved
+
+
+def _tables(rules: str) -> set[str]:
+    return {line[1:].strip() for line in rules.splitlines() if line.startswith("*")}
+
+
+def _without_counters(rules: str) -> list[str]:
+    return [re.sub(r" \[\d+:\d+\]$", "", line) for line in rules.splitlines() if line and not line.startswith("#")]
+
+
+def restore_firewall(saved: dict[str, str]) -> str:
+    """Put back the rules `save_firewall` read; a table dockerd added is emptied (its chains accepting). Says how
+    it went, comparing the rules afterwards with the saved ones."""
+    outcome = []
+    for tool, rules in saved.items():
+        now = run([f"{tool}-save"], check=False, timeout=30).stdout
+        added = [table for table in sorted(_tables(now) - _tables(rules)) if table in BUILTIN_CHAINS]
+        empty = "".join(f"*{table}\n" + "".join(f":{chain} ACCEPT [0:0]\n" for chain in BUILTIN_CHAINS[table])
+                        + "COMMIT\n" for table in added)
+        done = run([f"{tool}-restore"], input_text=rules + empty, check=False, timeout=30)
+        after = run([f"{tool}-save"], check=False, timeout=30).stdout
+        same = sorted(_without_counters(after)) == sorted(_without_counters(rules + empty))
+        outcome.append(f"{tool} " + ("restored" if done.returncode == 0 and same else
+                                     f"NOT restored ({done.stderr.strip()[-200:] or 'the rules differ'})"))
+    return ", ".join(outcome) or "no iptables here"
 
 
 @dataclass
@@ -250,8 +311,11 @@ class Engine:
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     stack: str | None = None
+    compose_settings: dict[str, str] | None = None  # the Compose project's variables, while it is up
     swarm: bool = False
     links_before: set[str] = field(default_factory=set)
+    firewall: dict[str, str] = field(default_factory=dict)
+    ip_forward: str | None = None
 
     def __post_init__(self):
         self.log = self.root / "dockerd.log"
@@ -262,8 +326,18 @@ class Engine:
         return run([DOCKER, *args], timeout=timeout, input_text=input_text, cwd=cwd,
                    env={**self.env, **(env or {})}, check=check)
 
+    def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        """docker-compose ARGS on PROJECT, with compose.yaml and compose.override.yaml, as the README runs it."""
+        # It builds with the `docker` on PATH: docker.io's own, with the classic builder (docker.io ships no buildx).
+        tools = {"PATH": f"{Path(DOCKER).parent}:{os.environ.get('PATH', '')}", "DOCKER_BUILDKIT": "0"}
+        return run([COMPOSE, "--project-name", PROJECT, "--file", "compose.yaml", "--file", "compose.override.yaml",
+                    *args], timeout=timeout, cwd=ROOT, env={**self.env, **tools, **(self.compose_settings or {})},
+                   check=check)
+
     def start(self) -> str:
         self.links_before = set(os.listdir("/sys/class/net"))
+        self.firewall = save_firewall()
+        self.ip_forward = IP_FORWARD.read_text().strip() if IP_FORWARD.exists() else None
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 ["dockerd", "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
@@ -276,11 +350,22 @@ class Engine:
                 break
             version = self.docker("version", "--format", "{{.Server.Version}}", check=False, timeout=10)
             if version.returncode == 0:
+                # A published port listens on every address (compose.yaml's do, as users need): a connection from
+                # another machine is forwarded after Docker's DNAT, and dropped here. Put back with the rest in `stop`.
+                run(["iptables", "--insert", "DOCKER-USER", "--match", "conntrack", "--ctstate", "DNAT",
+                     "--jump", "DROP"], timeout=30)
                 return version.stdout.strip()
             time.sleep(0.5)
         tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
         self.stop()
         raise NoEngineError(f"dockerd did not start within 60 s; its log ends:\n{tail}")
+
+    def published_locally(self, port: int) -> int:
+        """`port`, its IPv6 listener (docker-proxy's, which no DNAT rule covers) closed to other machines."""
+        if shutil.which("ip6tables"):
+            run(["ip6tables", "--insert", "INPUT", "!", "--in-interface", "lo", "--protocol", "tcp",
+                 "--dport", str(port), "--jump", "DROP"], timeout=30)
+        return port
 
     def run_container(self, *args: str) -> str:
         """`docker run -d ARGS`; the container's id, remembered for `stop`."""
@@ -298,6 +383,10 @@ class Engine:
         if self.process is None:
             return
         if self.process.poll() is None:
+            if self.compose_settings is not None:
+                began = time.monotonic()
+                self.compose("down", "--volumes", "--timeout", "10", check=False, timeout=120)
+                say(f"stop: docker-compose --project-name {PROJECT} down --volumes ({time.monotonic() - began:.1f} s)")
             steps = []
             if self.containers:
                 steps.append(["rm", "--force", "--volumes", *self.containers])
@@ -324,12 +413,16 @@ class Engine:
                 self.process.wait(timeout=10)
             say(f"stop: dockerd (pid {self.process.pid}) stopped in {time.monotonic() - began:.1f} s")
         self.process = None
-        made = sorted(set(os.listdir("/sys/class/net")) - self.links_before)  # docker0, docker_gwbridge, ...
+        made = sorted(link for link in set(os.listdir("/sys/class/net")) - self.links_before if DOCKER_LINK.match(link))
         for link in made:
             run(["ip", "link", "delete", link], check=False, timeout=10)
         left = sorted(set(os.listdir("/sys/class/net")) - self.links_before)
         say(f"stop: network links removed: {', '.join(made) or 'none'}"
-            + (f"; still there: {', '.join(left)}" if left else ""))
+            + (f"; new and still there: {', '.join(left)}" if left else ""))
+        say(f"stop: firewall: {restore_firewall(self.firewall)}")
+        if self.ip_forward is not None and IP_FORWARD.read_text().strip() != self.ip_forward:
+            IP_FORWARD.write_text(self.ip_forward)
+            say(f"stop: net.ipv4.ip_forward put back to {self.ip_forward}")
         for mount in reversed(Path("/proc/mounts").read_text().splitlines()):
             point = mount.split()[1]
             if point.startswith(str(self.root)):
@@ -443,8 +536,9 @@ def download_wheels() -> str:
 
 
 def write_secrets(folder: Path, password: str) -> dict[str, Path]:
-    """The secret files compose.yaml names, readable by Dockwise's user (uid 10001) as Compose mounts them."""
-    folder.mkdir(mode=0o755)
+    """The secret files compose.yaml names, as the README makes them: readable by Dockwise's user (uid 10001), since
+    Compose mounts them as they are, in a folder only root may enter (what a container sees is the file alone)."""
+    folder.mkdir(mode=0o700)
     files = {"secret_key": secrets.token_hex(32), "postgres_password": password,
              "database_url": f"postgresql://{DB_USER}:{password}@postgres:5432/{DB_USER}"}
     paths = {}
@@ -559,6 +653,103 @@ def prove_shared_postgres(engine: Engine, work: Path, image: str, postgres_image
         f"answered {refused.status}); both APIs show members {members[0]}")
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses a TCP socket listens on at `port` (ss)."""
+    listed = run(["ss", "--no-header", "--listening", "--tcp", "--numeric", f"sport = :{port}"]).stdout
+    return {line.split()[3].rsplit(":", 1)[0] for line in listed.splitlines() if line.strip()}
+
+
+def published_on(port: int) -> str:
+    """Where compose.yaml's published port listens (every address: Compose and Swarm's host mode give no other)."""
+    return "/".join(sorted(listening_addresses(port))) or "nothing"
+
+
+def stack_settings(work: Path, name: str, images: dict[str, str], port: int) -> dict[str, str]:
+    """compose.yaml's variables for the check's images, secrets in work/name, nginx on `port`."""
+    write_secrets(work / name, secrets.token_urlsafe(18))
+    return {"DOCKWISE_IMAGE": images["dockwise"], "DOCKWISE_POSTGRES_IMAGE": images["postgres"],
+            "DOCKWISE_PROXY_IMAGE": images["nginx"], "DOCKWISE_HTTP_PORT": str(port),
+            "DOCKWISE_PUBLIC_URL": f"http://127.0.0.1:{port}", "DOCKWISE_SECRETS_DIR": str(work / name)}
+
+
+def room_by_form(port: int, title: str) -> str:
+    """A room created with the new-room form (its CSRF token and cookie) on 127.0.0.1:`port`; its owner page read
+    back. Returns the room's id."""
+    new = expect(request(port, "GET", "/rooms/new"), 200, "the new-room form")
+    cookie = new.cookie("session")
+    created = expect(request(port, "POST", "/rooms/new", cookie=cookie, form={
+        "csrf_token": csrf_token(new), "answers": "", "title": title, "closes_at": ""}), 303,
+        "the new-room form posted")
+    owner_path = urllib.parse.urlsplit(created.headers["Location"]).path
+    owner = expect(request(port, "GET", owner_path, cookie=cookie), 200, "the room's owner page")
+    if title not in owner.body:
+        raise CheckFailedError(f"the owner page does not show the room's title {title!r}")
+    return owner_path.split("/")[2]
+
+
+def compose_containers(engine: Engine, service: str) -> list[str]:
+    return engine.compose("ps", "--quiet", service, timeout=60).stdout.split()
+
+
+def prove_compose(engine: Engine, work: Path, images: dict[str, str]) -> str:
+    """Proof 3: compose.yaml + compose.override.yaml with docker-compose 1.29, as the README runs them."""
+    port = engine.published_locally(free_port())
+    engine.compose_settings = stack_settings(work, "secrets-compose", images, port)
+    image_id = engine.docker("image", "inspect", "--format", "{{.Id}}", images["dockwise"]).stdout.strip()
+    began = time.monotonic()
+    # compose.override.yaml's `build: .`, with the arguments of the offline build: the same image, from the cache.
+    engine.compose("build", "--build-arg", f"BASE_IMAGE={images['python-base']}", "--build-arg", f"WHEELS={WHEELS}",
+                   *(argument for name, value in build_arguments().items()
+                     for argument in ("--build-arg", f"{name}={value}")), "dockwise", timeout=600)
+    rebuilt = engine.docker("image", "inspect", "--format", "{{.Id}}", images["dockwise"]).stdout.strip()
+    build = (f"`docker-compose build dockwise` in {time.monotonic() - began:.1f} s gave "
+             + ("the same image (the build's cache)" if rebuilt == image_id else f"a new image {rebuilt[:19]}"))
+    began = time.monotonic()
+    engine.compose("up", "--detach", timeout=300)  # waits for postgres healthy, migrate done, dockwise healthy
+    took_up = time.monotonic() - began
+    services = {service: compose_containers(engine, service)
+                for service in ("postgres", "migrate", "dockwise", "proxy")}
+    counts = {service: len(ids) for service, ids in services.items()}
+    if counts != {"postgres": 1, "migrate": 1, "dockwise": 2, "proxy": 1}:
+        raise CheckFailedError(f"docker-compose started {counts} containers, not compose.yaml's replicas")
+    migrated = engine.docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", services["migrate"][0])
+    if migrated.stdout.split() != ["exited", "0"]:
+        raise CheckFailedError(f"the migration container is {migrated.stdout.strip()}, not exited with 0: "
+                               + engine.docker("logs", services["migrate"][0], check=False).stderr[-500:])
+    healthy = [wait_healthy(engine, container, 60)
+               for service in ("postgres", "dockwise", "proxy") for container in services[service]]
+    listening = published_on(port)
+    room_id = room_by_form(port, "Through Compose")
+    hidden = request(port, "GET", "/nginx-health")
+    if hidden.status != 404:
+        raise CheckFailedError(f"nginx's /nginx-health answered {hidden.status} from outside its container, not 404")
+    dockwise = services["dockwise"][0]
+    environment = engine.docker("exec", dockwise, "env").stdout
+    if "DOCKWISE_DATABASE_URL=" in environment or "DOCKWISE_DATABASE_URL_FILE=" not in environment:
+        raise CheckFailedError("the replica's environment should name the database URL's file and not hold the URL")
+    purged = engine.docker("exec", dockwise, "flask", "rooms", "purge", check=False)
+    if purged.returncode != 0 or not purged.stdout.startswith("purged "):
+        raise CheckFailedError(f"`docker exec … flask rooms purge` exited with {purged.returncode}: "
+                               f"{(purged.stdout + purged.stderr).strip()[-400:]}")
+    began = time.monotonic()
+    engine.compose("down", "--volumes", "--timeout", "10", timeout=120)
+    took_down = time.monotonic() - began
+    project = f"label=com.docker.compose.project={PROJECT}"
+    left = {kind: engine.docker(kind, "ls", "--quiet", "--filter", project).stdout.split()
+            for kind in ("volume", "network")}
+    left["container"] = engine.docker("ps", "--all", "--quiet", "--filter", project).stdout.split()
+    if any(left.values()):
+        raise CheckFailedError(f"`docker-compose down --volumes` left {left}")
+    engine.compose_settings = None
+    version = run([COMPOSE, "version", "--short"], check=False).stdout.strip()
+    say(f"3. {build}; docker-compose {version} up in {took_up:.1f} s: {counts}; the migration exited 0; {len(healthy)} "
+        f"healthy (postgres, 2 dockwise, nginx by its /nginx-health, which answers 404 from outside); nginx published "
+        f"on {listening}:{port}, reached on 127.0.0.1; room {room_id[:8]}… made with the form through nginx; "
+        f"`docker exec … flask rooms purge` said {purged.stdout.strip()!r}; down --volumes in {took_down:.1f} s, "
+        "nothing left")
+    return version
+
+
 @dataclass
 class Poller:
     """A client polling through nginx on 127.0.0.1 in a thread: every answer but a 200 is a failure."""
@@ -617,27 +808,49 @@ def wait_tasks(engine: Engine, service: str, count: int, seconds: float) -> dict
                       + engine.docker("service", "ps", "--no-trunc", service, check=False).stdout[-1500:])
 
 
+def pending_for_placement(engine: Engine, service: str, seconds: float) -> str:
+    """The error of `service`'s task that waits for a node its placement constraints allow."""
+    deadline = time.monotonic() + seconds
+    listed = ""
+    while time.monotonic() < deadline:
+        listed = engine.docker("service", "ps", "--no-trunc", "--format", "{{.CurrentState}}|{{.Error}}",
+                               service).stdout
+        for line in listed.splitlines():
+            state, _, error = line.partition("|")
+            if state.startswith("Pending") and "no suitable node" in error:
+                return error.strip()
+        time.sleep(0.5)
+    raise CheckFailedError(f"{service} did not wait for a labelled node (its tasks: {listed.strip()!r}): "
+                           "compose.yaml's placement constraint is missing or does not bind")
+
+
 def prove_swarm(engine: Engine, work: Path, images: dict[str, str]) -> None:
-    """Proof 3: compose.yaml on Swarm, two replicas behind nginx; a rolling update with 0 failed requests."""
-    engine.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    """Proof 4: compose.yaml on Swarm, pinned by node labels; two replicas behind nginx; a rolling update with 0
+    failed requests."""
+    engine.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
     engine.swarm = True
-    port = free_port()
-    write_secrets(work / "secrets-stack", secrets.token_urlsafe(18))
-    settings = {"DOCKWISE_IMAGE": images["dockwise"], "DOCKWISE_POSTGRES_IMAGE": images["postgres"],
-                "DOCKWISE_PROXY_IMAGE": images["nginx"], "DOCKWISE_HTTP_PORT": str(port),
-                "DOCKWISE_PUBLIC_URL": f"http://127.0.0.1:{port}", "DOCKWISE_SECRETS_DIR": str(work / "secrets-stack")}
+    port = engine.published_locally(free_port())
+    settings = stack_settings(work, "secrets-stack", images, port)
     engine.stack = STACK
     engine.docker("stack", "deploy", "--resolve-image", "never", "--compose-file", "compose.yaml", STACK, cwd=ROOT,
                   env=settings)
+    constraints = {
+        name: json.loads(engine.docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate.Placement}}",
+                                       f"{STACK}_{name}").stdout).get("Constraints")
+        for name in ("postgres", "proxy")}
+    unplaced = {name: pending_for_placement(engine, f"{STACK}_{name}", 30) for name in ("postgres", "proxy")}
+    node = engine.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    labels = [argument for label in NODE_LABELS for argument in ("--label-add", label)]
+    engine.docker("node", "update", *labels, node)
+    say(f"4. until `docker node update {' '.join(labels)} {node[:12]}…`, postgres and nginx were pending: "
+        f"{unplaced['postgres']!r} (constraints {constraints})")
     service = f"{STACK}_dockwise"
-    spec = json.loads(engine.docker("service", "inspect", "--format", "{{json .Spec}}", service).stdout)
-    shape = (spec["Mode"]["Replicated"]["Replicas"], spec["UpdateConfig"]["Order"], spec["UpdateConfig"]["Parallelism"],
-             spec["EndpointSpec"]["Mode"], spec["TaskTemplate"]["ContainerSpec"].get("ReadOnly", False))
-    if shape != (2, "start-first", 1, "dnsrr", True):
-        raise CheckFailedError(f"compose.yaml's deploy section did not reach Swarm: (replicas, update order, "
-                               f"parallelism, endpoint mode, read-only) = {shape}")
     wait_tasks(engine, service, 2, 120)
+    wait_tasks(engine, f"{STACK}_proxy", 1, 60)
     wait_for(port, "/healthz", 60)
+    listening = published_on(port)
+    proxy = engine.docker("ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={STACK}_proxy")
+    proxy_health = wait_healthy(engine, proxy.stdout.split()[0], 60)
     deadline = time.monotonic() + 120  # the migration job retries until PostgreSQL answers: rooms 503 until then
     while True:
         created = request(port, "POST", "/api/rooms", json_body={"title": "Rolling update"})
@@ -661,11 +874,18 @@ def prove_swarm(engine: Engine, work: Path, images: dict[str, str]) -> None:
     if poller.ok < 20:
         raise CheckFailedError(f"only {poller.ok} requests were made during the rolling update: too few to tell")
     expect(request(port, "GET", f"/api/rooms/{room_id}"), 200, "the room after the rolling update")
-    say(f"3. stack {STACK}: 2 replicas replaced one at a time (start-first) in {took:.1f} s; {poller.ok} requests "
-        f"through nginx on 127.0.0.1:{port}, 0 failed; the room is still there")
+    say(f"4. stack {STACK}: nginx {proxy_health}, published on {listening}:{port} (host mode), reached on "
+        f"127.0.0.1; 2 replicas replaced one at a time "
+        f"(start-first) in {took:.1f} s; {poller.ok} requests through nginx, 0 failed; the room is still there")
 
 
 # --- main ------------------------------------------------------------------------------------------------------------
+
+
+def build_arguments() -> dict[str, str]:
+    """The Dockerfile's VERSION and REVISION: pyproject.toml's version and the checkout's commit."""
+    revision = run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=False).stdout.strip()
+    return {"VERSION": pyproject()["project"]["version"], "REVISION": revision}
 
 
 def build_images(engine: Engine, python_tar: Path, services_tar: Path) -> dict[str, str]:
@@ -674,13 +894,13 @@ def build_images(engine: Engine, python_tar: Path, services_tar: Path) -> dict[s
               "nginx": f"{TAG}/nginx:latest"}
     for tarball, name in ((python_tar, images["python-base"]), (services_tar, images["services-base"])):
         engine.docker("import", str(tarball), name, timeout=300)
-    version = pyproject()["project"]["version"]
-    revision = run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=False).stdout.strip()
     builder = {"DOCKER_BUILDKIT": "0"}  # the classic builder: docker.io ships no buildx
     began = time.monotonic()
     engine.docker("build", "--quiet", "--network", "none", "--build-arg", f"BASE_IMAGE={images['python-base']}",
-                  "--build-arg", f"WHEELS={WHEELS}", "--build-arg", f"VERSION={version}",
-                  "--build-arg", f"REVISION={revision}", "--tag", images["dockwise"], str(ROOT), env=builder)
+                  "--build-arg", f"WHEELS={WHEELS}",
+                  *(argument for name, value in build_arguments().items()
+                    for argument in ("--build-arg", f"{name}={value}")),
+                  "--tag", images["dockwise"], str(ROOT), env=builder)
     size = engine.docker("image", "inspect", "--format", "{{.Size}}", images["dockwise"]).stdout.strip()
     say(f"image {images['dockwise']} built offline in {time.monotonic() - began:.1f} s: "
         f"{int(size) / 1e6:.0f} MB (its base: {SUITE} minbase + python3)")
@@ -694,10 +914,9 @@ def check(fresh: bool) -> None:
     with stage("static: constraints.txt against pyproject.toml"):
         check_pins()
     preflight()
-    with stage("install docker.io and debootstrap"):
+    with stage("install docker.io, docker-compose and debootstrap"):
         install_tools()
     work = Path(tempfile.mkdtemp(prefix="dockwise-check-", dir="/var/tmp"))
-    os.chmod(work, 0o755)  # the secret files are bind-mounted from here
     engine = Engine(work / "engine")
     engine.root.mkdir()
     try:
@@ -715,10 +934,12 @@ def check(fresh: bool) -> None:
             prove_shared_postgres(engine, work, images["dockwise"], images["postgres"])
         with stage("1. (cont.) the image's HEALTHCHECK"):
             say(f"1. HEALTHCHECK: {wait_healthy(engine, single, 60)}")
-        with stage("3. Swarm stack: rolling update under load"):
+        with stage("3. Compose: docker-compose up, a room through nginx, down"):
+            prove_compose(engine, work, images)
+        with stage("4. Swarm stack: placement, rolling update under load"):
             prove_swarm(engine, work, images)
     finally:
-        with stage("stop everything (by id) and dockerd"):
+        with stage("stop everything (by id or project name) and dockerd"):
             engine.stop()
             shutil.rmtree(work, ignore_errors=True)
 
@@ -741,7 +962,7 @@ def main(argv: list[str] | None = None) -> int:
         if TIMINGS:
             print("container-check timings: " + ", ".join(f"{name} {took:.1f} s" for name, took in TIMINGS))
     print(f"container-check: wall time {time.monotonic() - START:.0f} s")
-    print("container-check: 3 passed, 0 failed")
+    print("container-check: 4 passed, 0 failed")
     return 0
 
 

@@ -17,18 +17,22 @@ def trusted_host() -> str:
 
 
 def main() -> int:
-    port = int(os.environ.get("PORT", "8000"))
+    try:
+        port = int(os.environ.get("PORT", "8000"))
+    except ValueError:
+        print(f"PORT is {os.environ['PORT']!r}, not a port number")
+        return 1
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS)
     try:
         connection.request("GET", "/healthz", headers={"Host": trusted_host()})
         response = connection.getresponse()
         body = response.read(200).decode("utf-8", "replace").strip()
-    except OSError as error:
-        print(f"/healthz on 127.0.0.1:{port}: {error}")
+    except (OSError, http.client.HTTPException, ValueError) as error:  # refused, timed out, not HTTP, bad port
+        print(f"/healthz on 127.0.0.1:{port}: {type(error).__name__}: {error}".splitlines()[0])
         return 1
     finally:
         connection.close()
-    print(f"/healthz: {response.status} {body}")
+    print(f"/healthz: {response.status} {body}".splitlines()[0])
     return 0 if response.status == 200 else 1
 
 
