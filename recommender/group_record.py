@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from .explain import Explanation
 from .group import GROUP_RULE, NO_ANSWERS, GroupResult, MemberResult, Spread
@@ -129,20 +130,21 @@ def _member_url(member_urls: Mapping[str, str | None], member: MemberResult) -> 
 
 
 def group_decision_record(group: GroupResult, *, title: str, room_url: str, member_urls: Mapping[str, str | None],
-                          stale_rules: bool) -> str:
+                          stale_rules: bool, decided_at: datetime | None = None) -> str:
     """The room's decision record (MADR): header with the deciders, context (the question, the group rule, the
     group's answers and their spread), drivers, considered options, outcome (the choice, why, agreement and the
     disagreements that matter), dissent, pros and cons of each option from the comparison rows, and links.
 
     `member_urls` gives each member's results link by name (None for a member none of whose answers counts);
-    `stale_rules` says the answers were given under another rules version than the current one.
+    `stale_rules` says the answers were given under another rules version than the current one; `decided_at` (the
+    reveal or the closing time) is MADR's Date.
     """
     e = group.explanation
     site = md(group.ruleset.model.site.title)
     room = md(title).strip()
     heading = (f"# {room}: run our containers with {md(e.label)}" if e.answered
                else f"# {room}: how to run our containers — no answers yet")
-    out = [heading, "", *_header(group, site, stale_rules),
+    out = [heading, "", *_header(group, site, stale_rules, decided_at),
            "", "## Context and Problem Statement", "", *_context(group, site),
            "", "## Decision Drivers", "", *driver_lines(e),
            "", "## Considered Options", "", *_considered(group),
@@ -157,11 +159,12 @@ def group_decision_record(group: GroupResult, *, title: str, room_url: str, memb
     return "\n".join(out).rstrip() + "\n"
 
 
-def _header(group: GroupResult, site: str, stale_rules: bool) -> list[str]:
+def _header(group: GroupResult, site: str, stale_rules: bool, decided_at: datetime | None) -> list[str]:
     # MADR's decision-makers are the members whose answers count; those who joined and gave none were consulted.
     answered = [member.name for member in group.members if member.answered]
     silent = [member.name for member in group.members if not member.answered]
     out = [f"* Status: {STATUS}",
+           *([f"* Date: {decided_at.astimezone(UTC):%Y-%m-%d}"] if decided_at is not None else []),
            f"* Deciders: {_names(answered)}" if answered else "* Deciders: none yet (nobody answered)"]
     if silent:
         out.append(f"* Consulted: {_names(silent)} (joined; no answer counted)")

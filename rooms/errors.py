@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from recommender.errors import DockwiseError
@@ -112,7 +112,7 @@ class RoomClosedError(RoomError):
         self.closed_at = closed_at
         self.reason = reason
         why = "its answers were revealed" if reason == "revealed" else "its closing time passed"
-        super().__init__(f"this room closed at {closed_at.isoformat(timespec='seconds')}: {why}",
+        super().__init__(f"this room closed at {closed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC: {why}",
                          "answers can no longer be given or changed; the room's results are open to its members")
 
     def fields(self) -> dict[str, Any]:

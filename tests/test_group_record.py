@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import Phase, given, settings
@@ -198,6 +199,18 @@ def test_more_information_links_the_room_and_each_members_results(room_record):
 @pytest.mark.parametrize("stale", [True, False])
 def test_the_stale_rules_notice_shows_exactly_when_the_rules_changed(room, stale):
     assert (STALE_NOTE in header(record_of(room, stale_rules=stale))) is stale
+
+
+@pytest.mark.parametrize(("decided_at", "line"), [
+    (datetime(2030, 5, 1, 23, 30, tzinfo=UTC), "* Date: 2030-05-01"),
+    (datetime(2030, 5, 2, 1, 30, tzinfo=timezone(timedelta(hours=3))), "* Date: 2030-05-01"),  # the UTC date
+    (None, None),
+])
+def test_the_date_is_the_day_the_room_closed_in_utc(room, decided_at, line):
+    lines = header(group_decision_record(room, title="T", room_url=ROOM_URL, stale_rules=False, decided_at=decided_at,
+                                         member_urls={m.name: None for m in room.members}))
+    dates = [entry for entry in lines if entry.startswith("* Date:")]
+    assert dates == ([line] if line else [])
 
 
 def test_a_room_where_nobody_answered_chooses_nothing():

@@ -616,6 +616,7 @@ def test_when_the_closing_time_passes_answers_are_read_only_joining_is_refused_a
     assert record.headers["Content-Disposition"].startswith("attachment")
     assert "Closing at one" in record.get_data(as_text=True)
     assert "Ann" in record.get_data(as_text=True)
+    assert "* Date: 2030-05-01" in record.get_data(as_text=True).splitlines()  # MADR's date: the closing time's
 
 
 def test_a_rules_change_while_open_shows_vanished_answers_as_not_counted_and_flags_the_results_stale(make_app,

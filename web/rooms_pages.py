@@ -368,7 +368,7 @@ def record(room_id: str):
     group = _group(room, ruleset)
     text = group_decision_record(group, title=room.title, member_urls=_member_urls(group),
                                  room_url=url_for("rooms.room", room_id=room.id, _external=True),
-                                 stale_rules=room.rules_fingerprint != ruleset.fingerprint)
+                                 stale_rules=room.rules_fingerprint != ruleset.fingerprint, decided_at=room.ends_at)
     response = Response(text, mimetype="text/markdown")
     response.headers["Content-Disposition"] = 'attachment; filename="dockwise-team-decision.md"'
     return response

@@ -144,6 +144,8 @@ def test_answers_stop_at_the_closing_time(store, clock):
     with pytest.raises(RoomClosedError) as refused:
         store.submit_answers(room.id, token, {"team-size": "large"})
     assert (refused.value.reason, refused.value.closed_at) == ("closed", room.closes_at)
+    # Written as the pages write times, in UTC.
+    assert refused.value.message.startswith(f"this room closed at {room.closes_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
     with pytest.raises(RoomClosedError):
         store.join(room.id, "Bob")
     stored = store.get_room(room.id)
