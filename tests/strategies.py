@@ -140,3 +140,14 @@ def answer_sets(draw, spec: dict) -> dict[str, str]:
         if pick:
             answers[question["id"]] = question["choices"][pick - 1]["id"]
     return answers
+
+
+@st.composite
+def ruleset_answers(draw, ruleset: RuleSet) -> dict[str, str]:
+    """Answers to the rules' questions: each one of its choices or unanswered (absent)."""
+    answers = {}
+    for question in ruleset.questions:
+        pick = draw(st.integers(0, len(question.choices)))
+        if pick:
+            answers[question.id] = question.choices[pick - 1].id
+    return answers

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from shipped import RULES_PATH
+from strategies import ruleset_answers
 
 from recommender import evaluate, evaluate_state, explain, load_rules, load_rules_text
 from recommender.group import (
@@ -292,19 +293,10 @@ def test_the_room_document_uses_ids_and_labels_like_the_result_document():
 # --- properties on the shipped rules ------------------------------------------------------------------------------
 
 
-@st.composite
-def shipped_answers(draw) -> dict[str, str]:
-    """Answers to the shipped questions: each one of its choices or unanswered (absent)."""
-    answers = {}
-    for question in SHIPPED.questions:
-        pick = draw(st.integers(0, len(question.choices)))
-        if pick:
-            answers[question.id] = question.choices[pick - 1].id
-    return answers
 
 
 def teams(min_size: int = 1):
-    return st.lists(shipped_answers(), min_size=min_size, max_size=6).map(
+    return st.lists(ruleset_answers(SHIPPED), min_size=min_size, max_size=6).map(
         lambda answers: [Member(f"member {i}", a) for i, a in enumerate(answers)])
 
 
@@ -330,7 +322,7 @@ def test_raising_one_answer_on_an_ordered_question_never_lowers_the_group(member
 
 
 @PROPERTY
-@given(shipped_answers())
+@given(ruleset_answers(SHIPPED))
 def test_the_group_of_one_member_is_that_members_own_result(answers):
     result = aggregate(SHIPPED, [Member("solo", answers)])
     own = explain(evaluate(SHIPPED, answers))

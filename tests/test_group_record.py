@@ -18,6 +18,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from shipped import RULES_PATH, SCENARIOS
+from strategies import ruleset_answers
 
 from recommender import load_rules, load_rules_text
 from recommender.group import GROUP_RULE, Member, aggregate
@@ -358,22 +359,13 @@ def test_each_group_answer_says_how_the_members_answers_spread(members, line):
 # --- properties on the shipped rules ------------------------------------------------------------------------------
 
 
-@st.composite
-def shipped_answers(draw) -> dict[str, str]:
-    """Answers to the shipped questions: each one of its choices or unanswered (absent)."""
-    answers = {}
-    for question in SHIPPED.questions:
-        pick = draw(st.integers(0, len(question.choices)))
-        if pick:
-            answers[question.id] = question.choices[pick - 1].id
-    return answers
 
 
 NAMES = st.lists(st.text(min_size=1, max_size=12), min_size=0, max_size=5, unique=True)
 
 
 @PROPERTY
-@given(NAMES.flatmap(lambda names: st.tuples(st.just(names), st.lists(shipped_answers(), min_size=len(names),
+@given(NAMES.flatmap(lambda names: st.tuples(st.just(names), st.lists(ruleset_answers(SHIPPED), min_size=len(names),
                                                                       max_size=len(names)))))
 def test_every_member_appears_and_the_chosen_option_is_the_groups(team):
     names, answer_sets = team
@@ -395,7 +387,7 @@ def test_every_member_appears_and_the_chosen_option_is_the_groups(team):
 
 
 @PROPERTY
-@given(shipped_answers())
+@given(ruleset_answers(SHIPPED))
 def test_the_row_points_of_each_option_add_up_to_its_score(answers):
     """The pros and cons read the same fired rules the score sums: the rows' points make up each option's score."""
     explanation = aggregate(SHIPPED, [Member("Ann", answers)]).explanation

@@ -172,16 +172,18 @@ def _duration(seconds: int) -> str:
 
 @bp.get("/<room_id>/owner/<token>")
 def owner(room_id: str, token: str):
-    store = current_rooms().store()
-    room = store.check_owner(room_id, token)
-    ruleset = current_rules()
-    answers = _answers_query(ruleset, request.args.items(multi=True))
+    room = current_rooms().store().check_owner(room_id, token)
+    return _render_owner(room, token, _answers_query(current_rules(), request.args.items(multi=True)),
+                         created=get_flashed_messages(category_filter=["created"]))
+
+
+def _render_owner(room: RoomView, token: str, answers: str = "", status: int = 200, **extra):
+    """The owner's page; `answers` (a canonical query) prefills "Answer as a member yourself"."""
     join = url_for("rooms.join", room_id=room.id, _external=True)
     return render_template("room_owner.html", room=room, state=_state(room), token=token,
                            owner_url=url_for("rooms.owner", room_id=room.id, token=token, _external=True),
                            join_url=join, answer_url=f"{join}?{answers}" if answers else join,
-                           created=get_flashed_messages(category_filter=["created"]),
-                           title=f"{room.title} — your room")
+                           title=f"{room.title} — your room", **extra), status
 
 
 @bp.post("/<room_id>/owner/<token>/reveal")
@@ -195,12 +197,8 @@ def delete(room_id: str, token: str):
     store = current_rooms().store()
     room = store.check_owner(room_id, token)
     if request.form.get("confirm") != "yes":
-        return render_template("room_owner.html", room=room, state=_state(room), token=token,
-                               owner_url=url_for("rooms.owner", room_id=room.id, token=token, _external=True),
-                               join_url=url_for("rooms.join", room_id=room.id, _external=True),
-                               answer_url=url_for("rooms.join", room_id=room.id, _external=True), created=(),
-                               delete_error="Tick the box to confirm: deleting cannot be undone.",
-                               title=f"{room.title} — your room"), 400
+        return _render_owner(room, token, status=400,
+                             delete_error="Tick the box to confirm: deleting cannot be undone.")
     store.delete_room(room_id, token)
     return render_template("room_deleted.html", title="Room deleted", room_title=room.title)
 
